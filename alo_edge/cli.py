@@ -1,0 +1,342 @@
+"""The ``alo-edge`` command: run, demo, lab, token, config.
+
+Exit codes follow sysexits, as systemd's RestartPreventExitStatus expects:
+0 clean stop, 78 configuration error, 69 hardware missing, 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiohttp
+
+from alo_edge import __version__
+from alo_edge.app import EventLineWriter, build_video, install_stop_signals, run_until_stopped
+from alo_edge.config import Config, config_from_dict, load_config, render_config
+from alo_edge.errors import AloEdgeError, ConfigError, HardwareError
+from alo_edge.events import Event
+from alo_edge.secret_files import write_private_file
+from alo_edge.session.access import jwt_expiry, read_token, token_path
+from alo_edge.system.journal import configure_logging
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_HARDWARE = 69
+EXIT_CONFIG = 78
+DEFAULT_LAB = "127.0.0.1:8080"
+DEMO_CHANNEL = "demo"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.handler(args)
+        return result
+    except ConfigError as exc:
+        print(f"alo-edge: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except HardwareError as exc:
+        print(f"alo-edge: hardware missing: {exc}", file=sys.stderr)
+        return EXIT_HARDWARE
+    except AloEdgeError as exc:
+        print(f"alo-edge: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alo-edge", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"alo-edge {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the device service")
+    run.add_argument("-c", "--config", required=True, type=Path, help="TOML config file")
+    run.add_argument("--events", metavar="FILE|-", help="write every SDK event as a JSON line")
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser("demo", help="the lab and a synthetic device in one process")
+    demo.add_argument("--duration", type=float, help="stop after S seconds (default: Ctrl-C)")
+    demo.add_argument("--events", metavar="FILE|-", help="write every SDK event as a JSON line")
+    demo.add_argument("--lab-listen", default="127.0.0.1:0", metavar="HOST:PORT")
+    demo.set_defaults(handler=_demo)
+
+    lab = commands.add_parser("lab", help="run the ALO-compatible development service")
+    lab.add_argument("--listen", default=DEFAULT_LAB, metavar="HOST:PORT")
+    lab.add_argument("--state-dir", type=Path, default=_default_lab_state())
+    lab.add_argument(
+        "--host-address",
+        action="append",
+        metavar="IP",
+        help="ICE host candidate address (default: the listen address when it is loopback)",
+    )
+    lab.set_defaults(handler=_lab)
+
+    token = commands.add_parser("token", help="get a device token from a lab")
+    token.add_argument("--lab", default=f"http://{DEFAULT_LAB}", metavar="URL")
+    token.add_argument("--api-key-file", type=Path, default=_default_lab_state() / "api_key")
+    token.add_argument("--user", required=True, help="the user id the token is for")
+    token.add_argument("--ttl", type=float, default=60.0, help="minutes (default 60)")
+    token.add_argument("--out", type=Path, help="write the token to FILE (0600) instead of stdout")
+    token.set_defaults(handler=_token)
+
+    config = commands.add_parser("config", help="print the effective config, secrets masked")
+    config.add_argument("-c", "--config", required=True, type=Path)
+    config.set_defaults(handler=_config)
+    return parser
+
+
+def _default_lab_state() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "alo-edge" / "lab"
+
+
+def _split_listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"expected HOST:PORT, got {value!r}", key="--listen")
+    return host.strip("[]"), int(port)
+
+
+@contextlib.contextmanager
+def _event_stream(target: str | None) -> Iterator[TextIO | None]:
+    if target is None:
+        yield None
+    elif target == "-":
+        yield sys.stdout
+    else:
+        with open(target, "a", encoding="utf-8") as stream:
+            yield stream
+
+
+# --- run -------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    configure_logging(config.log.level, config.log.format)
+    with _event_stream(args.events) as events:
+        asyncio.run(_serve(config, events))
+    return EXIT_OK
+
+
+async def _serve(
+    config: Config,
+    events: TextIO | None,
+    person: TextIO | None = None,
+    *,
+    duration: float | None = None,
+) -> None:
+    video = build_video(config)
+    if events is not None:
+        EventLineWriter(events).attach(video)
+    if person is not None:
+        _attach_person_printer(video.events.add_event_listener, person)
+    stop = asyncio.Event()
+    remove_signals = install_stop_signals(stop)
+    timer = None if duration is None else asyncio.get_running_loop().call_later(duration, stop.set)
+    try:
+        await run_until_stopped(video, config.alo.channel, stop=stop)
+    finally:
+        remove_signals()
+        if timer is not None:
+            timer.cancel()
+
+
+# --- demo ------------------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace) -> int:
+    configure_logging("warning", "text")
+    with _event_stream(args.events) as events:
+        person = sys.stderr if events is sys.stdout else sys.stdout
+        asyncio.run(_demo_main(args, events, person))
+    return EXIT_OK
+
+
+async def _demo_main(args: argparse.Namespace, events: TextIO | None, person: TextIO) -> None:
+    import secrets
+
+    from alo_edge.lab import LabServer, LabSettings  # the device never needs the lab
+
+    host, port = _split_listen(args.lab_listen)
+    # A throwaway key and secret: the demo's lab lives exactly as long as the demo.
+    lab = LabServer(
+        LabSettings(
+            api_key=secrets.token_urlsafe(32),
+            secret=secrets.token_urlsafe(32),
+            host=host,
+            port=port,
+        )
+    )
+    await lab.start()
+    try:
+        print(
+            f"lab: {lab.url}  (open it in a browser to see what arrives)", file=person, flush=True
+        )
+        with tempfile.TemporaryDirectory(prefix="alo-edge-demo-") as tmp:
+            token_file = Path(tmp) / "token"
+            token = await _request_token(lab.url, lab.settings.api_key, "demo-device", 60.0)
+            write_private_file(token_file, token + "\n")
+            config = demo_config(lab.url, token_file)
+            await _serve(config, events, person, duration=args.duration)
+            report = await _channel_report(lab.url, DEMO_CHANNEL)
+            print(
+                f"lab received on channel {DEMO_CHANNEL!r}: {report.get('framesDecoded', 0)} video "
+                f"frames, {report.get('audioFrames', 0)} audio frames",
+                file=person,
+                flush=True,
+            )
+    finally:
+        await lab.stop()
+
+
+def demo_config(lab_url: str, token_file: Path) -> Config:
+    """The demo's embedded device config: the local lab, synthetic media, loopback only."""
+    return config_from_dict(
+        {
+            "device": {"user_id": "demo-device", "name": "Demo door", "device_id": "demo-01"},
+            "alo": {
+                "access_url": f"{lab_url}/v1/video/access",
+                "channel": DEMO_CHANNEL,
+                "token_file": str(token_file),
+            },
+            "network": {"host_addresses": ["127.0.0.1"]},
+            "video": {"source": "synthetic", "width": 640, "height": 480, "fps": 30},
+            "audio": {"source": "synthetic"},
+        }
+    )
+
+
+def _attach_person_printer(add_listener: Any, person: TextIO) -> None:
+    def show(event: Event) -> None:
+        detail = event.detail
+        line = f"state: {detail['state']}"
+        if "message" in detail:
+            line += f" ({detail['message']})"
+        if "pendingRestartSeconds" in detail:
+            seconds = detail["pendingRestartSeconds"]
+            line += f": retry in {seconds} s, attempt {detail.get('retryCount')}"
+        print(line, file=person, flush=True)
+
+    add_listener("onConnectionChange", show)
+
+
+async def _request_token(lab_url: str, api_key: str, user_id: str, ttl: float) -> str:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{lab_url}/v1/auth",
+            json={"user": {"id": user_id}, "ttl": ttl},
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=aiohttp.ClientTimeout(total=10),
+        ) as response,
+    ):
+        body = await response.json(content_type=None)
+        if response.status != 200 or not isinstance(body, dict) or "token" not in body:
+            reason = body.get("error") if isinstance(body, dict) else None
+            raise AloEdgeError(f"lab refused the token request (HTTP {response.status}): {reason}")
+        token: str = body["token"]
+        return token
+
+
+async def _channel_report(lab_url: str, channel: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http, http.get(f"{lab_url}/api/channels") as response:
+        body = await response.json()
+    report: dict[str, Any] = body.get("channels", {}).get(channel, {})
+    return report
+
+
+# --- lab -------------------------------------------------------------------------------
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from alo_edge.lab import LabServer, LabSettings, load_or_create_credentials
+
+    configure_logging("info", "text")
+    host, port = _split_listen(args.listen)
+    api_key, secret = load_or_create_credentials(args.state_dir)
+    addresses = args.host_address or ([host] if host.startswith("127.") or host == "::1" else [])
+    settings = LabSettings(
+        api_key=api_key, secret=secret, host=host, port=port, host_addresses=tuple(addresses)
+    )
+
+    async def serve() -> None:
+        lab = LabServer(settings)
+        await lab.start()
+        print(
+            f"lab: {lab.url}\napi key: {args.state_dir / 'api_key'}\n"
+            f"token: alo-edge token --lab {lab.url} --user ID --out token",
+            flush=True,
+        )
+        stop = asyncio.Event()
+        remove_signals = install_stop_signals(stop)
+        try:
+            await stop.wait()
+        finally:
+            remove_signals()
+            await lab.stop()
+
+    asyncio.run(serve())
+    return EXIT_OK
+
+
+# --- token -----------------------------------------------------------------------------
+
+
+def _token(args: argparse.Namespace) -> int:
+    try:
+        api_key = args.api_key_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise AloEdgeError(
+            f"cannot read the lab API key {args.api_key_file}: {exc.strerror}"
+        ) from None
+    token = asyncio.run(_request_token(args.lab.rstrip("/"), api_key, args.user, args.ttl))
+    if args.out is None:
+        print(token)
+    else:
+        write_private_file(args.out, token + "\n")
+        print(f"token for {args.user!r} written to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+# --- config ----------------------------------------------------------------------------
+
+
+def _config(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    print(render_config(config), end="")
+    print(f"# token: {_describe_token(config)}")
+    return EXIT_OK
+
+
+def _describe_token(config: Config) -> str:
+    """Where the token comes from and whether it is usable; never the token itself."""
+    try:
+        path = token_path(config)
+        token = read_token(path)
+        expiry = jwt_expiry(token)
+    except AloEdgeError as exc:
+        return f"unusable: {exc}"
+    when = "no expiry" if expiry is None else f"expires {_iso(expiry)}"
+    return f"from {path} (value masked, {len(token)} characters, {when})"
+
+
+def _iso(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The one exception tree of alo-edge.
+
+Every error the service raises on purpose is an :class:`AloEdgeError`. Whether
+the supervisor tries again is decided by the class, never by parsing a message::
+
+    AloEdgeError
+    ├── ConfigError          fatal: the service cannot start (exit 78)
+    ├── HardwareError        fatal at start: a camera/microphone/GPIO is missing (exit 69)
+    ├── AuthError            retryable at the cap: the token is missing, expired or refused
+    └── TransportError       retryable: the server or the network failed
+        └── SignallingError  retryable: the server answered something we cannot use
+
+``retryable`` on each class states the policy so callers need no isinstance ladder.
+Leaves also inherit the matching builtin where one exists, so callers can catch either.
+"""
+
+from __future__ import annotations
+
+
+class AloEdgeError(Exception):
+    """Base of every error alo-edge raises on purpose."""
+
+    retryable: bool = False
+
+
+class ConfigError(AloEdgeError, ValueError):
+    """The configuration is invalid; the message names the key path and what was expected."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+
+
+class HardwareError(AloEdgeError, OSError):
+    """A capture or panel device is missing or refuses to open."""
+
+
+class AuthError(AloEdgeError):
+    """The token is missing, unreadable, expired or refused by the server.
+
+    Retryable, but only at the backoff cap: the device keeps re-reading the token,
+    so a rotated token heals it without anyone touching it.
+    """
+
+    retryable = True
+
+
+class TransportError(AloEdgeError, ConnectionError):
+    """The server or the network failed; the supervisor reconnects with backoff.
+
+    ``retry_after`` carries a server's ``Retry-After`` (seconds), which the backoff honours.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SignallingError(TransportError):
+    """The server answered, but with something unusable (bad status, malformed SDP, bad JSON)."""

@@ -1,0 +1,407 @@
+"""The lab's HTTP face: ALO-style auth and access endpoints, WHIP ingest, a status page.
+
+It lets a device be tried end to end with no cloud account. It binds loopback by
+default and its status endpoints have no auth, so it is a development tool, not a
+production service.
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from alo_edge.lab.ingest import Channel, Channels, OfferError, check_offer
+from alo_edge.lab.tokens import (
+    MIN_SECRET_BYTES,
+    LabAuthError,
+    iso_utc,
+    mint_token,
+    verify_token,
+)
+from alo_edge.transport.ice import pin_host_addresses, rtc_configuration
+
+logger = logging.getLogger(__name__)
+
+MAX_SDP_BYTES = 64 * 1024
+MAX_JSON_BYTES = 16 * 1024
+DEFAULT_TTL_MINUTES = 60.0
+MAX_TTL_MINUTES = 7 * 24 * 60.0
+_CHANNEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MAX_USER_ID = 256
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """Where the lab listens and the credentials it trusts."""
+
+    api_key: str
+    secret: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    host_addresses: tuple[str, ...] = ("127.0.0.1",)
+
+    def __post_init__(self) -> None:
+        # Fail at construction, not on the first request, when a credential is unusable.
+        if not self.api_key:
+            raise ValueError("api_key must not be empty")
+        if len(self.secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"secret must be at least {MIN_SECRET_BYTES} bytes")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be in 0-65535, got {self.port}")
+
+    def __repr__(self) -> str:
+        # The key and the secret must never reach a log line through a repr.
+        return (
+            f"LabSettings(host={self.host!r}, port={self.port!r}, "
+            f"host_addresses={self.host_addresses!r}, api_key=***, secret=***)"
+        )
+
+
+class _HttpError(Exception):
+    """Turned into a JSON ``{"error": message}`` response with ``status``."""
+
+    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass
+class _LabState:
+    settings: LabSettings
+    channels: Channels
+    wall_clock: Callable[[], float]
+    closing: bool = False
+
+
+_STATE = web.AppKey("alo_lab_state", _LabState)
+
+
+def _error_response(error: _HttpError) -> web.Response:
+    return web.json_response({"error": error.message}, status=error.status, headers=error.headers)
+
+
+@web.middleware
+async def _errors_as_json(
+    request: web.Request, handler: Callable[[web.Request], Any]
+) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+    except _HttpError as error:
+        logger.info("%s %s -> %d: %s", request.method, request.path, error.status, error.message)
+        return _error_response(error)
+    return response
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return None
+    return credentials.strip()
+
+
+def _require_api_key(request: web.Request) -> None:
+    given = _bearer(request)
+    expected = request.app[_STATE].settings.api_key
+    if given is None:
+        raise _HttpError(401, "missing API key: send 'Authorization: Bearer <api key>'")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise _HttpError(401, "wrong API key")
+
+
+def _require_token(request: web.Request, *, whip: bool = False) -> dict[str, Any]:
+    state = request.app[_STATE]
+    try:
+        return verify_token(state.settings.secret, _bearer(request), state.wall_clock())
+    except LabAuthError as error:
+        headers = {"WWW-Authenticate": 'Bearer realm="alo-lab"'} if whip else None
+        raise _HttpError(401, str(error), headers=headers) from None
+
+
+async def _read_limited(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise _HttpError(413, f"request body larger than {limit} bytes")
+    body = bytearray()
+    while chunk := await request.content.read(16 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise _HttpError(413, f"request body larger than {limit} bytes")
+    return bytes(body)
+
+
+async def _read_json_object(request: web.Request) -> dict[str, Any]:
+    raw = await _read_limited(request, MAX_JSON_BYTES)
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _HttpError(400, f"body is not valid JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise _HttpError(400, "body must be a JSON object")
+    return body
+
+
+def _user_id(body: dict[str, Any]) -> str:
+    user = body.get("user")
+    if not isinstance(user, dict):
+        raise _HttpError(400, "'user' must be an object with an 'id'")
+    user_id = user.get("id")
+    if not isinstance(user_id, str) or not user_id or len(user_id) > _MAX_USER_ID:
+        raise _HttpError(400, f"'user.id' must be a string of 1-{_MAX_USER_ID} characters")
+    return user_id
+
+
+def _ttl_minutes(body: dict[str, Any]) -> float:
+    ttl = body.get("ttl", DEFAULT_TTL_MINUTES)
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl <= MAX_TTL_MINUTES:
+        raise _HttpError(400, f"'ttl' must be a number of minutes in (0, {MAX_TTL_MINUTES:g}]")
+    return float(ttl)
+
+
+def _channel_name(name: object, *, field: str = "channel") -> str:
+    if not isinstance(name, str) or not _CHANNEL_NAME.fullmatch(name):
+        raise _HttpError(400, f"'{field}' must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'")
+    return name
+
+
+async def _auth(request: web.Request) -> web.Response:
+    """POST /v1/auth: mint a user token, as ALO's auth service does."""
+    _require_api_key(request)
+    body = await _read_json_object(request)
+    user_id = _user_id(body)
+    ttl = _ttl_minutes(body)
+    state = request.app[_STATE]
+    now = state.wall_clock()
+    token = mint_token(state.settings.secret, user_id, ttl, now)
+    claims = verify_token(state.settings.secret, token, now)
+    logger.info("minted a %g-minute token for user %s", ttl, user_id)
+    return web.json_response({"token": token, "expiresAt": iso_utc(claims["exp"])})
+
+
+async def _access(request: web.Request) -> web.Response:
+    """POST /v1/video/access: tell a device where and how to publish."""
+    claims = _require_token(request)
+    body = await _read_json_object(request)
+    user_id = _user_id(body)
+    channel = _channel_name(body.get("channel"))
+    if user_id != claims["sub"]:
+        raise _HttpError(403, "'user.id' does not match the user the token was issued for")
+    token = _bearer(request)
+    url = f"{request.url.origin()}/whip/{channel}"
+    logger.info("access granted to user %s for channel %s", user_id, channel)
+    return web.json_response({"transport": "whip", "url": url, "token": token, "iceServers": []})
+
+
+async def _whip_publish(request: web.Request) -> web.Response:
+    """POST /whip/{channel}: take a WHIP offer, answer it, start ingesting."""
+    state = request.app[_STATE]
+    _require_token(request, whip=True)
+    name = _channel_name(request.match_info["channel"])
+    if request.content_type != "application/sdp":
+        raise _HttpError(415, "Content-Type must be application/sdp")
+    raw = await _read_limited(request, MAX_SDP_BYTES)
+    try:
+        offer = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _HttpError(400, "SDP offer is not UTF-8 text") from None
+    if state.closing:
+        raise _HttpError(503, "the lab is shutting down")
+    channel = state.channels.get_or_create(name)
+    try:
+        # Checked before a peer connection exists, so junk never costs one.
+        check_offer(offer)
+    except OfferError as error:
+        channel.stats.last_error = str(error)
+        raise _HttpError(400, str(error)) from None
+    session_id = secrets.token_hex(16)
+    session = channel.new_session(session_id, rtc_configuration([]))
+    try:
+        answer = await session.accept(offer)
+    except OfferError as error:
+        await session.close()
+        channel.stats.last_error = str(error)
+        raise _HttpError(400, str(error)) from None
+    except BaseException:
+        await session.close()
+        raise
+    if state.closing:
+        # stop() already swept the channels; this session would outlive the lab.
+        await session.close()
+        raise _HttpError(503, "the lab is shutting down")
+    await channel.install(session)
+    logger.info("channel %s: session %s started", name, session_id)
+    return web.Response(
+        status=201,
+        text=answer,
+        content_type="application/sdp",
+        headers={"Location": f"/whip/{name}/{session_id}"},
+    )
+
+
+def _known_channel(request: web.Request) -> Channel:
+    name = _channel_name(request.match_info["channel"])
+    channel = request.app[_STATE].channels.get(name)
+    if channel is None:
+        raise _HttpError(404, f"no channel {name!r}")
+    return channel
+
+
+async def _whip_delete(request: web.Request) -> web.Response:
+    """DELETE /whip/{channel}/{session_id}: the publisher leaves."""
+    _require_token(request, whip=True)
+    channel = _known_channel(request)
+    session_id = request.match_info["session_id"]
+    if not await channel.end_session(session_id):
+        raise _HttpError(404, "no such session")
+    channel.stats.deletes += 1
+    logger.info("channel %s: session %s deleted by the publisher", channel.name, session_id)
+    return web.json_response({"deleted": session_id})
+
+
+async def _kick(request: web.Request) -> web.Response:
+    """POST /api/channels/{channel}/kick: end the live session as a failing server would."""
+    _require_api_key(request)
+    channel = _known_channel(request)
+    session = channel.session
+    if session is None or not session.live:
+        raise _HttpError(404, f"no live session on channel {channel.name!r}")
+    await channel.end_session(session.session_id)
+    logger.info("channel %s: session %s kicked", channel.name, session.session_id)
+    return web.json_response({"kicked": session.session_id})
+
+
+def _channel_report(channel: Channel) -> dict[str, Any]:
+    stats = channel.stats
+    return {
+        "connected": stats.connected,
+        "framesDecoded": stats.frames_decoded,
+        "fps": round(stats.fps(), 1),
+        "width": stats.width,
+        "height": stats.height,
+        "audioFrames": stats.audio_frames,
+        "sessions": stats.sessions_total,
+        "deletes": stats.deletes,
+        "lastError": stats.last_error,
+    }
+
+
+async def _channels(request: web.Request) -> web.Response:
+    """GET /api/channels: what each channel has received."""
+    channels = request.app[_STATE].channels
+    return web.json_response(
+        {"channels": {channel.name: _channel_report(channel) for channel in channels}}
+    )
+
+
+_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
+<title>alo-edge lab</title></head>
+<body><h1>alo-edge lab</h1>
+{body}
+<p><a href="/api/channels">/api/channels</a></p>
+</body></html>
+"""
+
+
+async def _index(request: web.Request) -> web.Response:
+    """GET /: a plain, self-refreshing table of the channels."""
+    reports = [(c.name, _channel_report(c)) for c in request.app[_STATE].channels]
+    if not reports:
+        body = "<p>No channel has been published to yet.</p>"
+    else:
+        columns = list(reports[0][1])
+        head = "".join(f"<th>{html.escape(column)}</th>" for column in ["channel", *columns])
+        rows = "".join(
+            "<tr>"
+            + f"<td>{html.escape(name)}</td>"
+            + "".join(f"<td>{html.escape(str(report[c]))}</td>" for c in columns)
+            + "</tr>"
+            for name, report in reports
+        )
+        body = f'<table border="1"><tr>{head}</tr>{rows}</table>'
+    return web.Response(text=_PAGE.format(body=body), content_type="text/html")
+
+
+async def _close_sessions(app: web.Application) -> None:
+    state = app[_STATE]
+    state.closing = True
+    await state.channels.close_all()
+
+
+def create_app(
+    settings: LabSettings, *, wall_clock: Callable[[], float] = time.time
+) -> web.Application:
+    """The lab as an aiohttp application (sessions are closed on the app's shutdown)."""
+    app = web.Application(middlewares=[_errors_as_json], client_max_size=MAX_SDP_BYTES + 1)
+    app[_STATE] = _LabState(settings=settings, channels=Channels(), wall_clock=wall_clock)
+    app.router.add_get("/", _index)
+    app.router.add_post("/v1/auth", _auth)
+    app.router.add_post("/v1/video/access", _access)
+    app.router.add_post("/whip/{channel}", _whip_publish)
+    app.router.add_delete("/whip/{channel}/{session_id}", _whip_delete)
+    app.router.add_get("/api/channels", _channels)
+    app.router.add_post("/api/channels/{channel}/kick", _kick)
+    app.on_shutdown.append(_close_sessions)
+    return app
+
+
+class LabServer:
+    """Runs :func:`create_app` on ``settings.host``:``settings.port``."""
+
+    def __init__(self, settings: LabSettings) -> None:
+        self._settings = settings
+        self._app = create_app(settings)
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+
+    @property
+    def settings(self) -> LabSettings:
+        """The settings the lab was created with."""
+        return self._settings
+
+    @property
+    def url(self) -> str:
+        """The base URL the lab answers on, with the real port when port 0 was asked for."""
+        if self._url is None:
+            raise RuntimeError("the lab is not started")
+        return self._url
+
+    async def start(self) -> None:
+        """Listen; aioice is told which host addresses to offer (it skips 127.0.0.1 otherwise)."""
+        if self._runner is not None:
+            raise RuntimeError("the lab is already started")
+        pin_host_addresses(self._settings.host_addresses)
+        # In-flight requests get a short grace period; a lab stop should be quick.
+        runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._settings.host, self._settings.port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        host, port = runner.addresses[0][:2]
+        self._url = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
+        logger.info("lab listening on %s", self._url)
+
+    async def stop(self) -> None:
+        """Close every ingest session first (publishers see a DTLS close), then stop listening."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        await _close_sessions(self._app)
+        await runner.cleanup()
+        self._url = None
+        logger.info("lab stopped")

@@ -1,0 +1,1 @@
+"""Media sources: what the device captures and publishes."""

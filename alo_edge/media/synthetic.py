@@ -1,0 +1,166 @@
+"""Synthetic media: a moving test pattern with a readable stamp, and a sine tone.
+
+The stamp is a row of black/white blocks at the top of each picture carrying the
+frame counter and the capture time (ms, modulo 2**32). It survives H.264 at the
+bitrates used here, so a receiver can read it back from the decoded picture: that
+is how the lab proves frames are fresh and how latency is measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import math
+import time
+
+import av
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+VIDEO_CLOCK_RATE = 90_000
+AUDIO_RATE = 48_000
+AUDIO_PTIME = 0.020
+STAMP_BITS = 64
+STAMP_HEIGHT = 16
+
+
+def _stamp_block_width(width: int) -> int:
+    return max(width // STAMP_BITS, 1)
+
+
+def draw_stamp(luma: np.ndarray, counter: int, capture_ms: int) -> None:
+    """Write ``counter`` and ``capture_ms`` (32 bits each) as blocks into the top rows."""
+    block = _stamp_block_width(luma.shape[1])
+    value = (counter & 0xFFFFFFFF) | ((capture_ms & 0xFFFFFFFF) << 32)
+    for bit in range(STAMP_BITS):
+        luma[:STAMP_HEIGHT, bit * block : (bit + 1) * block] = 235 if value >> bit & 1 else 16
+
+
+def read_stamp(frame: av.VideoFrame) -> tuple[int, int]:
+    """Read ``(counter, capture_ms)`` back from a decoded picture drawn by this module."""
+    luma = frame.to_ndarray(format="gray")
+    block = _stamp_block_width(luma.shape[1])
+    row = STAMP_HEIGHT // 2
+    value = 0
+    for bit in range(STAMP_BITS):
+        centre = luma[row - 2 : row + 2, bit * block + block // 4 : (bit + 1) * block - block // 4]
+        if centre.mean() > 128:
+            value |= 1 << bit
+    return value & 0xFFFFFFFF, value >> 32
+
+
+class TestPatternTrack(MediaStreamTrack):
+    """A paced video track: colour bars, a moving bar and the stamp, at ``fps``."""
+
+    kind = "video"
+
+    def __init__(self, width: int, height: int, fps: int) -> None:
+        super().__init__()
+        self._width = width - width % 2
+        self._height = height - height % 2
+        self._fps = fps
+        self._counter = 0
+        self._start: float | None = None
+        self._background = self._bars()
+
+    def _bars(self) -> np.ndarray:
+        # Eight vertical bars in luma, neutral chroma: cheap to draw, easy to see.
+        frame = np.full((self._height * 3 // 2, self._width), 128, dtype=np.uint8)
+        levels = np.linspace(40, 220, 8).astype(np.uint8)
+        bar = max(self._width // 8, 1)
+        for i, level in enumerate(levels):
+            frame[: self._height, i * bar : (i + 1) * bar] = level
+        return frame
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self._counter / self._fps
+        wait = due - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        picture = self._background.copy()
+        luma = picture[: self._height]
+        x = (self._counter * 4) % self._width
+        luma[STAMP_HEIGHT:, x : x + 8] = 255
+        draw_stamp(luma, self._counter, int(time.time() * 1000))
+        frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
+        frame.pts = int(self._counter * VIDEO_CLOCK_RATE / self._fps)
+        frame.time_base = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+        self._counter += 1
+        return frame
+
+
+class ToneTrack(MediaStreamTrack):
+    """A paced 20 ms mono s16 sine tone at 48 kHz; silent while ``muted``."""
+
+    kind = "audio"
+
+    def __init__(self, frequency: float = 1000.0, level: float = 0.25) -> None:
+        super().__init__()
+        self.muted = False
+        self._samples = int(AUDIO_RATE * AUDIO_PTIME)
+        self._phase_step = 2 * math.pi * frequency / AUDIO_RATE
+        self._level = level
+        self._sent = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + self._sent / AUDIO_RATE - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if self.muted:
+            samples = np.zeros(self._samples, dtype=np.int16)
+        else:
+            phase = (np.arange(self._samples) + self._sent) * self._phase_step
+            samples = (np.sin(phase) * self._level * 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = self._sent
+        frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+        self._sent += self._samples
+        return frame
+
+
+class SyntheticVideoSource:
+    """The ``synthetic`` video source: a :class:`TestPatternTrack`."""
+
+    kind = "video"
+    device_id = "synthetic-video"
+
+    def __init__(self, width: int, height: int, fps: int) -> None:
+        self._track = TestPatternTrack(width, height, fps)
+
+    @property
+    def track(self) -> MediaStreamTrack:
+        return self._track
+
+    def stop(self) -> None:
+        self._track.stop()
+
+
+class SyntheticAudioSource:
+    """The ``synthetic`` audio source: a 1 kHz :class:`ToneTrack`."""
+
+    kind = "audio"
+    device_id = "synthetic-audio"
+
+    def __init__(self, frequency: float = 1000.0) -> None:
+        self._track = ToneTrack(frequency)
+
+    @property
+    def track(self) -> MediaStreamTrack:
+        return self._track
+
+    def set_muted(self, muted: bool) -> None:
+        """Send silence instead of the tone (the track stays live)."""
+        self._track.muted = muted
+
+    def stop(self) -> None:
+        self._track.stop()

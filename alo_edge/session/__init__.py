@@ -1,0 +1,1 @@
+"""The connection session: states, backoff, access step and the keep-alive supervisor."""

@@ -1,0 +1,1 @@
+"""The device's life under the operating system: logging, and later notify/watchdog."""

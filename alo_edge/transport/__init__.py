@@ -1,0 +1,1 @@
+"""Transports carry the published media to the ALO service (WHIP today)."""

@@ -1,0 +1,58 @@
+"""HTTP helpers shared by the access step and WHIP: bounded reads, Retry-After, auth errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+
+from alo_edge.errors import AuthError, SignallingError
+
+#: No signalling request may hang a connection attempt for longer than this.
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=5)
+MAX_JSON_BYTES = 64 * 1024
+MAX_SDP_BYTES = 256 * 1024
+#: A server may ask for a pause, but not put a door intercom to sleep for a day.
+MAX_RETRY_AFTER = 600.0
+
+
+async def read_limited(response: aiohttp.ClientResponse, limit: int, *, what: str) -> bytes:
+    """Read at most ``limit`` bytes of a body; a larger one is a SignallingError, not a hang."""
+    body = await response.content.read(limit + 1)
+    if len(body) > limit:
+        raise SignallingError(f"{what} is larger than {limit} bytes")
+    return body
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Parse Retry-After (seconds or an HTTP date) into seconds, capped; None if absent/invalid."""
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def auth_error_for(status: int, body: bytes, *, what: str) -> AuthError:
+    """An AuthError for a 401/403, with the server's own reason when it gave one in JSON."""
+    reason = ""
+    try:
+        payload = json.loads(body)
+        if isinstance(payload, dict) and isinstance(payload.get("error"), str):
+            reason = ": " + payload["error"][:200]
+    except (ValueError, UnicodeDecodeError):
+        pass
+    verb = "refused the token" if status == 401 else "denied access"
+    return AuthError(f"{what} {verb} (HTTP {status}){reason}")
