@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from alo_edge.config import Config
-from alo_edge.errors import ConfigError
+from alo_edge.errors import AloEdgeError, ConfigError
 from alo_edge.events import Event, EventTarget
 from alo_edge.media.base import MediaSource
 from alo_edge.session.access import Access, acquire_access
@@ -94,6 +94,8 @@ class AloVideo:
         )
         self._video_source = video_source
         self._audio_source = audio_source
+        self._muted = False
+        self._connected_at: float | None = None
         self._send_video = video_source is not None
         self._send_audio = audio_source is not None
         self._clock = clock or SystemClock()
@@ -117,6 +119,20 @@ class AloVideo:
     def media_sources(self) -> list[MediaSource]:
         """The capture sources this session publishes from (the caller owns their lifetime)."""
         return [s for s in (self._video_source, self._audio_source) if s is not None]
+
+    @property
+    def published_sources(self) -> list[MediaSource]:
+        """The sources whose tracks are being sent now (see :meth:`publish_stream`)."""
+        sources = (
+            (self._video_source, self._send_video),
+            (self._audio_source, self._send_audio),
+        )
+        return [source for source, sending in sources if source is not None and sending]
+
+    @property
+    def connected_at(self) -> float | None:
+        """When (clock's monotonic seconds) the session last became CONNECTED."""
+        return self._connected_at
 
     @property
     def channel(self) -> VideoChannel | None:
@@ -157,11 +173,26 @@ class AloVideo:
         """Stop sending media while staying in the channel."""
         await self.publish_stream(send_video=False, send_audio=False)
 
+    @property
+    def last_error(self) -> AloEdgeError | None:
+        """Why the last connection attempt failed; None once connected again."""
+        return self._supervisor.last_error
+
+    @property
+    def muted(self) -> bool:
+        """True while the microphone sends silence."""
+        return self._muted
+
     async def set_muted(self, muted: bool) -> None:
         """Mute or unmute the microphone (the audio track stays, carrying silence)."""
+        self._muted = muted
         setter = getattr(self._audio_source, "set_muted", None)
         if setter is not None:
             setter(muted)
+
+    def reconnect_now(self) -> None:
+        """Reconnect at once: skip a pending backoff wait, or replace a live connection."""
+        self._supervisor.reconnect_now()
 
     async def disconnect(self) -> None:
         """Leave the channel (the server is told), stop retrying, release resources."""
@@ -201,6 +232,8 @@ class AloVideo:
         return await transport.open(access, self._tracks(), self._http)
 
     def _on_state(self, state: ConnectionState, detail: dict[str, Any]) -> None:
+        if state is S.CONNECTED:
+            self._connected_at = self._clock.monotonic()
         payload = {"state": state.value, "user": self.user.to_dict(), **detail}
         self.events.dispatch_event(Event("onConnectionChange", payload))
         if state in (S.ERROR, S.DISCONNECTED):

@@ -12,21 +12,25 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from typing import TextIO
+from pathlib import Path
+from typing import Any, Protocol, TextIO
 
 from alo_edge.api import AloVideo, VideoUser
-from alo_edge.config import Config
+from alo_edge.config import Config, load_config
 from alo_edge.errors import ConfigError
 from alo_edge.events import Event
 from alo_edge.media.base import MediaSource
 from alo_edge.media.synthetic import SyntheticAudioSource, SyntheticVideoSource
 from alo_edge.session.access import read_token, token_path
+from alo_edge.system.notify import Notifier, WatchdogPinger
 from alo_edge.transport.ice import pin_host_addresses
 
 logger = logging.getLogger(__name__)
 
 #: Every SDK event the service reports on ``--events``.
 SDK_EVENTS = ("onConnectionChange", "onDisconnect")
+#: A published source silent this long while connected counts as wedged (watchdog).
+FRAME_STALL_SECONDS = 3.0
 
 
 def build_video_source(config: Config) -> MediaSource | None:
@@ -82,25 +86,196 @@ class EventLineWriter:
         self._stream.flush()
 
 
-async def run_until_stopped(video: AloVideo, channel: str, *, stop: asyncio.Event) -> None:
-    """Connect, keep the session alive until ``stop`` is set, then leave the channel.
+class SessionComponent(Protocol):
+    """Something that lives beside a session: the panel, the watchdog, systemd's STATUS."""
 
-    A fatal error inside the session (it needs a person) propagates to the caller.
+    async def start(self, video: AloVideo) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class SystemdStatus:
+    """Mirrors every connection state into systemd's STATUS= line."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self._notifier = notifier
+
+    async def start(self, video: AloVideo) -> None:
+        video.events.add_event_listener("onConnectionChange", self._show)
+
+    async def stop(self) -> None:
+        return None
+
+    def _show(self, event: Event) -> None:
+        self._notifier.status(status_line(event.detail))
+
+
+def status_line(detail: dict[str, Any]) -> str:
+    """One line for a person (systemd STATUS=, the demo): state, and why or when next."""
+    line = f"{detail['state']}: {detail.get('stateMessage', '')}"
+    if "message" in detail:
+        line += f" ({detail['message']})"
+    if "pendingRestartSeconds" in detail:
+        line += f", next attempt in {detail['pendingRestartSeconds']} s"
+        line += f" (retry {detail.get('retryCount', 0)})"
+    return line
+
+
+class MediaWatchdog:
+    """WATCHDOG=1 pings while the loop runs and, when connected, media frames flow."""
+
+    def __init__(self, notifier: Notifier, interval: float, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._video: AloVideo | None = None
+        self._pinger = WatchdogPinger(notifier, interval, self.media_flowing)
+
+    async def start(self, video: AloVideo) -> None:
+        self._video = video
+        await self._pinger.start()
+
+    async def stop(self) -> None:
+        await self._pinger.stop()
+
+    def media_flowing(self) -> bool:
+        """False when a published source has produced no frame for FRAME_STALL_SECONDS."""
+        video = self._video
+        if video is None or video.connection_state != AloVideo.CONNECTION_STATUS_CONNECTED:
+            return True  # nothing pulls frames while not connected
+        now = self._clock()
+        return all(
+            (source.last_frame_at or video.connected_at or now) > now - FRAME_STALL_SECONDS
+            for source in video.published_sources
+        )
+
+
+class Service:
+    """The device service: builds the session from config, runs it until SIGTERM/SIGINT.
+
+    SIGHUP reloads the config file: a valid new config replaces the session, an
+    invalid one is logged and the running session kept. systemd hears READY once the
+    first session is built, STATUS on every state, WATCHDOG while healthy, STOPPING.
     """
-    await video.connect(channel)
-    supervisor = video.supervisor_task
-    assert supervisor is not None
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({supervisor, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-        failure = supervisor.exception() if supervisor.done() else None
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: Path | None = None,
+        events: TextIO | None = None,
+        person: TextIO | None = None,
+        notifier: Notifier | None = None,
+        duration: float | None = None,
+    ) -> None:
+        self.config = config
+        self._config_path = config_path
+        self._events = events
+        self._person = person
+        self._notifier = notifier or Notifier()
+        self._duration = duration
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+        self._exit_code = 0
+
+    def request_stop(self, exit_code: int = 0) -> None:
+        """Leave the channel and end :meth:`run` with ``exit_code``."""
+        self._exit_code = exit_code
+        self._stop.set()
+
+    async def run(self) -> int:
+        """Run until stopped; returns the exit code. Fatal session errors propagate."""
+        loop = asyncio.get_running_loop()
+        handlers: dict[signal.Signals, Callable[[], None]] = {
+            signal.SIGTERM: self.request_stop,
+            signal.SIGINT: self.request_stop,
+            signal.SIGHUP: self._reload.set,
+        }
+        for signum, handler in handlers.items():
+            loop.add_signal_handler(signum, handler)
+        timer = None if self._duration is None else loop.call_later(self._duration, self._stop.set)
+        video, components = await self._start_session(self.config)
+        self._notifier.ready(f"{video.connection_state}: starting")
+        try:
+            while not self._stop.is_set():
+                await self._wait_for_signal(video)
+                if self._reload.is_set():
+                    self._reload.clear()
+                    new_config = self._reread_config()
+                    if new_config == self.config:
+                        logger.info("SIGHUP: configuration unchanged")
+                    elif new_config is not None:
+                        self._notifier.reloading()
+                        await self._stop_session(video, components)
+                        self.config = new_config
+                        video, components = await self._start_session(new_config)
+                        logger.info("configuration reloaded; session restarted")
+                    self._notifier.ready(f"{video.connection_state}: running")
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._notifier.stopping()
+            await self._stop_session(video, components)
+            for signum in handlers:
+                loop.remove_signal_handler(signum)
+        return self._exit_code
+
+    async def _wait_for_signal(self, video: AloVideo) -> None:
+        supervisor = video.supervisor_task
+        assert supervisor is not None
+        waiters = [asyncio.ensure_future(e.wait()) for e in (self._stop, self._reload)]
+        try:
+            await asyncio.wait({supervisor, *waiters}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+        if supervisor.done():
+            # Only a fatal error ends the keep-alive loop: it needs a person.
+            supervisor.result()
+
+    def _reread_config(self) -> Config | None:
+        if self._config_path is None:
+            logger.warning("SIGHUP ignored: this service was not started from a config file")
+            return None
+        try:
+            return load_config(self._config_path)
+        except ConfigError as exc:
+            logger.error("reload refused, keeping the running config: %s", exc)
+            return None
+
+    async def _start_session(self, config: Config) -> tuple[AloVideo, list[SessionComponent]]:
+        video = build_video(config)
+        if self._events is not None:
+            EventLineWriter(self._events).attach(video)
+        if self._person is not None:
+            video.events.add_event_listener(
+                "onConnectionChange", lambda e: _print_line(self._person, status_line(e.detail))
+            )
+        components = build_components(config, self._notifier)
+        for component in components:
+            await component.start(video)
+        await video.connect(config.alo.channel)
+        return video, components
+
+    async def _stop_session(self, video: AloVideo, components: list[SessionComponent]) -> None:
         await video.disconnect()
+        for component in reversed(components):
+            await component.stop()
         for source in video.media_sources:
             source.stop()
-    if failure is not None:
-        raise failure
+
+
+def build_components(config: Config, notifier: Notifier) -> list[SessionComponent]:
+    """The parts that live beside the session, in start order."""
+    components: list[SessionComponent] = [SystemdStatus(notifier)]
+    interval = notifier.watchdog_interval()
+    if interval is not None:
+        components.append(MediaWatchdog(notifier, interval, time.monotonic))
+    return components
+
+
+def _print_line(stream: TextIO | None, line: str) -> None:
+    if stream is not None:
+        print(line, file=stream, flush=True)
 
 
 def install_stop_signals(stop: asyncio.Event) -> Callable[[], None]:

@@ -19,10 +19,9 @@ from typing import Any, TextIO
 import aiohttp
 
 from alo_edge import __version__
-from alo_edge.app import EventLineWriter, build_video, install_stop_signals, run_until_stopped
+from alo_edge.app import Service, install_stop_signals
 from alo_edge.config import Config, config_from_dict, load_config, render_config
 from alo_edge.errors import AloEdgeError, ConfigError, HardwareError
-from alo_edge.events import Event
 from alo_edge.secret_files import write_private_file
 from alo_edge.session.access import jwt_expiry, read_token, token_path
 from alo_edge.system.journal import configure_logging
@@ -124,33 +123,14 @@ def _event_stream(target: str | None) -> Iterator[TextIO | None]:
 
 def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    configure_logging(config.log.level, config.log.format)
+    configure_logging(
+        config.log.level,
+        config.log.format,
+        static_fields={"ALO_CHANNEL": config.alo.channel, "ALO_DEVICE_ID": config.device.device_id},
+    )
     with _event_stream(args.events) as events:
-        asyncio.run(_serve(config, events))
-    return EXIT_OK
-
-
-async def _serve(
-    config: Config,
-    events: TextIO | None,
-    person: TextIO | None = None,
-    *,
-    duration: float | None = None,
-) -> None:
-    video = build_video(config)
-    if events is not None:
-        EventLineWriter(events).attach(video)
-    if person is not None:
-        _attach_person_printer(video.events.add_event_listener, person)
-    stop = asyncio.Event()
-    remove_signals = install_stop_signals(stop)
-    timer = None if duration is None else asyncio.get_running_loop().call_later(duration, stop.set)
-    try:
-        await run_until_stopped(video, config.alo.channel, stop=stop)
-    finally:
-        remove_signals()
-        if timer is not None:
-            timer.cancel()
+        service = Service(config, config_path=args.config, events=events)
+        return asyncio.run(service.run())
 
 
 # --- demo ------------------------------------------------------------------------------
@@ -189,7 +169,7 @@ async def _demo_main(args: argparse.Namespace, events: TextIO | None, person: Te
             token = await _request_token(lab.url, lab.settings.api_key, "demo-device", 60.0)
             write_private_file(token_file, token + "\n")
             config = demo_config(lab.url, token_file)
-            await _serve(config, events, person, duration=args.duration)
+            await Service(config, events=events, person=person, duration=args.duration).run()
             report = await _channel_report(lab.url, DEMO_CHANNEL)
             print(
                 f"lab received on channel {DEMO_CHANNEL!r}: {report.get('framesDecoded', 0)} video "
@@ -216,20 +196,6 @@ def demo_config(lab_url: str, token_file: Path) -> Config:
             "audio": {"source": "synthetic"},
         }
     )
-
-
-def _attach_person_printer(add_listener: Any, person: TextIO) -> None:
-    def show(event: Event) -> None:
-        detail = event.detail
-        line = f"state: {detail['state']}"
-        if "message" in detail:
-            line += f" ({detail['message']})"
-        if "pendingRestartSeconds" in detail:
-            seconds = detail["pendingRestartSeconds"]
-            line += f": retry in {seconds} s, attempt {detail.get('retryCount')}"
-        print(line, file=person, flush=True)
-
-    add_listener("onConnectionChange", show)
 
 
 async def _request_token(lab_url: str, api_key: str, user_id: str, ttl: float) -> str:

@@ -103,7 +103,7 @@ class LogConfig:
     """How the service logs."""
 
     level: str = field(default="info", metadata=_choices("debug", "info", "warning", "error"))
-    format: str = field(default="auto", metadata=_choices("auto", "text", "json"))
+    format: str = field(default="auto", metadata=_choices("auto", "journal", "text", "json"))
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,11 @@ class MediaSource(Protocol):
         ...
 
     @property
+    def last_frame_at(self) -> float | None:
+        """``time.monotonic()`` of the last frame the source produced (None: none yet)."""
+        ...
+
+    @property
     def track(self) -> MediaStreamTrack:
         """The track a peer connection sends."""
         ...

@@ -61,6 +61,7 @@ class TestPatternTrack(MediaStreamTrack):
         self._fps = fps
         self._counter = 0
         self._start: float | None = None
+        self.last_frame_at: float | None = None
         self._background = self._bars()
 
     def _bars(self) -> np.ndarray:
@@ -81,6 +82,7 @@ class TestPatternTrack(MediaStreamTrack):
         wait = due - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
+        self.last_frame_at = time.monotonic()
         picture = self._background.copy()
         luma = picture[: self._height]
         x = (self._counter * 4) % self._width
@@ -106,6 +108,7 @@ class ToneTrack(MediaStreamTrack):
         self._level = level
         self._sent = 0
         self._start: float | None = None
+        self.last_frame_at: float | None = None
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
@@ -115,6 +118,7 @@ class ToneTrack(MediaStreamTrack):
         wait = self._start + self._sent / AUDIO_RATE - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
+        self.last_frame_at = time.monotonic()
         if self.muted:
             samples = np.zeros(self._samples, dtype=np.int16)
         else:
@@ -141,6 +145,10 @@ class SyntheticVideoSource:
     def track(self) -> MediaStreamTrack:
         return self._track
 
+    @property
+    def last_frame_at(self) -> float | None:
+        return self._track.last_frame_at
+
     def stop(self) -> None:
         self._track.stop()
 
@@ -157,6 +165,10 @@ class SyntheticAudioSource:
     @property
     def track(self) -> MediaStreamTrack:
         return self._track
+
+    @property
+    def last_frame_at(self) -> float | None:
+        return self._track.last_frame_at
 
     def set_muted(self, muted: bool) -> None:
         """Send silence instead of the tone (the track stays live)."""

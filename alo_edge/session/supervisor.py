@@ -51,6 +51,7 @@ class Supervisor:
         self._state = S.NOT_CONNECTED
         self._connection: Connection | None = None
         self._wake = asyncio.Event()
+        self._last_error: AloEdgeError | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -76,8 +77,16 @@ class Supervisor:
             self._task = asyncio.create_task(self._run(), name="alo-edge supervisor")
         return self._task
 
+    @property
+    def last_error(self) -> AloEdgeError | None:
+        """Why the last attempt failed (None after a clean connect), e.g. to show an auth LED."""
+        return self._last_error
+
     def reconnect_now(self) -> None:
-        """Cut a pending backoff wait short (button hold, network came back)."""
+        """Reconnect at once: cut a pending backoff wait short, or replace a live connection.
+
+        A requested reconnect is not a failure: it does not grow the backoff.
+        """
         self._wake.set()
 
     async def stop(self) -> None:
@@ -95,7 +104,6 @@ class Supervisor:
             self._wake.clear()
             try:
                 await self._attempt()
-                failure: AloEdgeError = TransportError("connection ended")
             except AloEdgeError as exc:
                 if not exc.retryable:
                     self._set_state(S.ERROR, message=str(exc))
@@ -106,6 +114,14 @@ class Supervisor:
                 # traceback, then treat it as a failed attempt rather than a dead device.
                 logger.exception("unexpected error in connection attempt")
                 failure = TransportError(f"unexpected error: {exc!r}")
+            else:
+                # The attempt only returns when a reconnect was asked for.
+                await self._drop_connection()
+                self._set_state(
+                    S.RECONNECT_PENDING, pendingRestartSeconds=0, retryCount=self.retry_count
+                )
+                continue
+            self._last_error = failure
             await self._recover(failure)
 
     async def _attempt(self) -> None:
@@ -114,9 +130,20 @@ class Supervisor:
         self._set_state(S.CONNECTING)
         self._connection = await self._open(access)
         self._policy.connected(self._clock.monotonic())
+        self._last_error = None
+        self._wake.clear()
         self._set_state(S.CONNECTED)
-        reason = await self._connection.wait_lost()
-        raise TransportError(reason)
+        lost = asyncio.ensure_future(self._connection.wait_lost())
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({lost, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (lost, woken):
+                task.cancel()
+            await asyncio.gather(lost, woken, return_exceptions=True)
+        if not woken.done() or woken.cancelled():
+            raise TransportError(lost.result())
+        logger.info("reconnect requested while connected")
 
     async def _recover(self, failure: AloEdgeError) -> None:
         delay = self._policy.next_delay(
