@@ -96,6 +96,38 @@ class AudioConfig:
     """The published audio."""
 
     source: str = field(default="synthetic", metadata=_choices("synthetic", "none"))
+    #: full_duplex: the microphone is live; ptt: live only while the panel button is held;
+    #: muted: starts muted (a panel press can unmute).
+    mode: str = field(default="full_duplex", metadata=_choices("full_duplex", "ptt", "muted"))
+
+
+#: What a panel button gesture can do (see alo_edge.panel.actions).
+PANEL_ACTIONS = ("toggle_mute", "push_to_talk", "reconnect", "restart", "none")
+_BCM_PIN = {"minimum": 0, "maximum": 27}
+
+
+@dataclass(frozen=True)
+class GpioConfig:
+    """The panel: status LEDs and a button on the GPIO header (BCM pin numbers)."""
+
+    enabled: bool = False
+    #: "auto" is lgpio on a Raspberry Pi; "mock" is gpiozero's virtual pins (no hardware).
+    pin_factory: str = field(
+        default="auto", metadata=_choices("auto", "mock", "lgpio", "rpigpio", "pigpio", "native")
+    )
+    status_led: int | None = field(default=None, metadata=_BCM_PIN)
+    rgb_led: tuple[int, ...] = field(default=(), metadata=_BCM_PIN)  # red, green, blue
+    mic_led: int | None = field(default=None, metadata=_BCM_PIN)
+    button: int | None = field(default=None, metadata=_BCM_PIN)
+    active_high: bool = True  # LEDs: true when a high pin lights them
+    pull_up: bool = True  # button: true when it connects the pin to ground
+    bounce_time: float = field(default=0.05, metadata={"minimum": 0, "maximum": 1})
+    hold_seconds: float = field(default=2.0, metadata=_at_least(0, exclusive=True))
+    long_hold_seconds: float = field(default=10.0, metadata=_at_least(0, exclusive=True))
+    #: "auto": toggle_mute, or push_to_talk when audio.mode = "ptt".
+    on_press: str = field(default="auto", metadata=_choices("auto", *PANEL_ACTIONS))
+    on_hold: str = field(default="reconnect", metadata=_choices(*PANEL_ACTIONS))
+    on_long_hold: str = field(default="restart", metadata=_choices(*PANEL_ACTIONS))
 
 
 @dataclass(frozen=True)
@@ -116,6 +148,7 @@ class Config:
     reconnect: ReconnectConfig = ReconnectConfig()
     video: VideoConfig = VideoConfig()
     audio: AudioConfig = AudioConfig()
+    gpio: GpioConfig = GpioConfig()
     log: LogConfig = LogConfig()
 
     @property
@@ -172,6 +205,10 @@ def _check_consistency(config: Config) -> None:
     for key, url in (("alo.url", config.alo.url), ("alo.access_url", config.alo.access_url)):
         if url and not url.startswith(("http://", "https://")):
             raise ConfigError(f"expected an http:// or https:// URL, got {url!r}", key=key)
+    for i, server in enumerate(config.alo.ice_servers):
+        problem = ice_url_problem(server.urls)
+        if problem:
+            raise ConfigError(problem, key=f"alo.ice_servers[{i}].urls")
     if config.reconnect.max_delay < config.reconnect.initial_delay:
         raise ConfigError(
             f"must be at least reconnect.initial_delay ({config.reconnect.initial_delay})",
@@ -182,6 +219,65 @@ def _check_consistency(config: Config) -> None:
             "video.source and audio.source are both 'none': there is nothing to publish",
             key="video.source",
         )
+    _check_gpio(config)
+
+
+def _check_gpio(config: Config) -> None:
+    gpio = config.gpio
+    if gpio.rgb_led and len(gpio.rgb_led) != 3:
+        raise ConfigError(
+            f"expected three pins (red, green, blue), got {len(gpio.rgb_led)}", key="gpio.rgb_led"
+        )
+    owners: dict[int, str] = {}
+    roles = [("gpio.status_led", gpio.status_led), ("gpio.mic_led", gpio.mic_led)]
+    roles += [(f"gpio.rgb_led[{i}]", pin) for i, pin in enumerate(gpio.rgb_led)]
+    roles.append(("gpio.button", gpio.button))
+    for key, pin in roles:
+        if pin is None:
+            continue
+        if pin in owners:
+            raise ConfigError(f"GPIO{pin} is already used by {owners[pin]}", key=key)
+        owners[pin] = key
+    if gpio.enabled and not owners:
+        raise ConfigError(
+            "is true but no pin is set (status_led, rgb_led, mic_led or button)", key="gpio.enabled"
+        )
+    if gpio.long_hold_seconds <= gpio.hold_seconds:
+        raise ConfigError(
+            f"must be longer than gpio.hold_seconds ({gpio.hold_seconds})",
+            key="gpio.long_hold_seconds",
+        )
+    for key in ("on_hold", "on_long_hold"):
+        if getattr(gpio, key) == "push_to_talk":
+            raise ConfigError("push_to_talk is only a press action", key=f"gpio.{key}")
+    ptt = config.audio.mode == "ptt"
+    if ptt and not (gpio.enabled and gpio.button is not None):
+        raise ConfigError(
+            "'ptt' needs the panel button: set gpio.enabled = true and gpio.button",
+            key="audio.mode",
+        )
+    if ptt and gpio.on_press not in ("auto", "push_to_talk"):
+        raise ConfigError(
+            f"must be 'auto' or 'push_to_talk' when audio.mode = 'ptt', got {gpio.on_press!r}",
+            key="gpio.on_press",
+        )
+    if gpio.on_press == "push_to_talk" and not ptt:
+        raise ConfigError("'push_to_talk' needs audio.mode = 'ptt'", key="gpio.on_press")
+
+
+ICE_URL_SCHEMES = ("stun:", "turn:", "turns:")
+
+
+def ice_url_problem(urls: Any) -> str | None:
+    """What is wrong with an ICE server's ``urls`` (None when nothing is)."""
+    if isinstance(urls, str):
+        urls = [urls]
+    if not isinstance(urls, list | tuple) or not urls or not all(isinstance(u, str) for u in urls):
+        return "expected a string or a non-empty list of strings"
+    for url in urls:
+        if not url.startswith(ICE_URL_SCHEMES):
+            return f"expected a stun:, turn: or turns: URL, got {url!r}"
+    return None
 
 
 def _build(cls: type[Any], data: Any, path: str) -> Any:
@@ -215,7 +311,9 @@ def _convert(hint: Any, value: Any, where: str, metadata: Any) -> Any:
     if origin is tuple:
         if not isinstance(value, list):
             raise ConfigError(f"expected a list, got {_describe(value)}", key=where)
-        return tuple(_convert(args[0], item, f"{where}[{i}]", {}) for i, item in enumerate(value))
+        # Per-item rules (a pin range, choices) apply to each element.
+        items = enumerate(value)
+        return tuple(_convert(args[0], item, f"{where}[{i}]", metadata) for i, item in items)
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"expected true or false, got {_describe(value)}", key=where)

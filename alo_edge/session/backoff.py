@@ -32,6 +32,11 @@ class ReconnectPolicy:
         """Consecutive failed attempts since the last stable connection (ALO's ``retryCount``)."""
         return self._failures
 
+    def reset(self) -> None:
+        """Forget past failures (a new session after disconnect starts from the beginning)."""
+        self._failures = 0
+        self._connected_at = None
+
     def connected(self, now: float) -> None:
         """Record that a connection came up at ``now`` (monotonic seconds)."""
         self._connected_at = now
@@ -54,7 +59,13 @@ class ReconnectPolicy:
         elif self._failures == 1:
             base = 0.0
         else:
-            base = min(s.initial_delay * s.multiplier ** (self._failures - 2), s.max_delay)
+            base = s.initial_delay
+            # Grow step by step and stop at the cap: a week-long outage must not overflow.
+            for _ in range(self._failures - 2):
+                if base >= s.max_delay:
+                    break
+                base *= s.multiplier
+            base = min(base, s.max_delay)
         spread = 1.0 + s.jitter * (2.0 * self._random() - 1.0)
         # Jitter may shorten a capped delay but never lengthen it past the cap.
         delay = min(base * spread, s.max_delay)

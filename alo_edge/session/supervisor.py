@@ -74,6 +74,7 @@ class Supervisor:
         if self._task is None or self._task.done():
             if self._state is S.DISCONNECTED:
                 self._state = S.NOT_CONNECTED
+                self._policy.reset()
             self._task = asyncio.create_task(self._run(), name="alo-edge supervisor")
         return self._task
 
@@ -94,7 +95,8 @@ class Supervisor:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # A fatal error that ended the loop was reported as ERROR already.
+            with contextlib.suppress(asyncio.CancelledError, AloEdgeError):
                 await task
         await self._drop_connection()
         self._set_state(S.DISCONNECTED)

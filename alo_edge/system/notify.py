@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import socket
@@ -80,7 +81,9 @@ class Notifier:
 
 def _send_with_library(message: str) -> bool:
     try:
-        from systemd import daemon  # apt's python3-systemd / systemd-python
+        # apt's python3-systemd / systemd-python; looked up by name because the
+        # repository's own systemd/ folder (the unit) shadows it for type checkers.
+        daemon = importlib.import_module("systemd.daemon")
     except ImportError:
         return False
     return bool(daemon.notify(message))

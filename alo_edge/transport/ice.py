@@ -16,6 +16,7 @@ from typing import Any
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
 
+from alo_edge.config import ice_url_problem
 from alo_edge.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -57,14 +58,11 @@ def pin_host_addresses(addresses: Sequence[str]) -> None:
 
 def ice_server_from_dict(entry: dict[str, Any], *, where: str) -> RTCIceServer:
     """Build an RTCIceServer from a WebRTC-style dict ``{"urls", "username", "credential"}``."""
-    urls = entry.get("urls")
-    if isinstance(urls, str):
-        urls = [urls]
-    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
-        raise ConfigError("expected 'urls' to be a string or a list of strings", key=where)
-    for url in urls:
-        if not url.startswith(("stun:", "turn:", "turns:")):
-            raise ConfigError(f"expected a stun:, turn: or turns: URL, got {url!r}", key=where)
+    raw_urls: Any = entry.get("urls")
+    problem = ice_url_problem(raw_urls)
+    if problem:
+        raise ConfigError(problem, key=f"{where}.urls")
+    urls = [raw_urls] if isinstance(raw_urls, str) else [str(url) for url in raw_urls]
     username = entry.get("username")
     credential = entry.get("credential")
     if username is not None and not isinstance(username, str):

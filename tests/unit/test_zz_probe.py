@@ -1,4 +1,0 @@
-from tests.fakes import X
-
-def test_x():
-    assert X == 1
