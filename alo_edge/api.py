@@ -7,24 +7,33 @@ them (``onConnectionChange``, ``pendingRestartSeconds``) since users match on th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from aiortc.mediastreams import MediaStreamTrack
 
 from alo_edge.config import Config
-from alo_edge.errors import AloEdgeError, ConfigError
+from alo_edge.errors import AloEdgeError, ConfigError, HardwareError
 from alo_edge.events import Event, EventTarget
-from alo_edge.media.base import MediaSource
+from alo_edge.media.base import AudioSink, MediaSource
+from alo_edge.media.talkback import TalkbackPlayer
+from alo_edge.media.talkback_mixer import TalkbackMixer
 from alo_edge.session.access import Access, acquire_access
 from alo_edge.session.backoff import ReconnectPolicy
 from alo_edge.session.clock import Clock, SystemClock
 from alo_edge.session.states import ConnectionState
 from alo_edge.session.supervisor import Supervisor
 from alo_edge.transport.base import Connection, PublishedTracks, Transport
+from alo_edge.transport.janus import JanusTransport
+from alo_edge.transport.room import Participant, RoomListener
 from alo_edge.transport.whip import WhipTransport
+
+logger = logging.getLogger(__name__)
 
 TokenProvider = Callable[[], str]
 S = ConnectionState
@@ -61,7 +70,16 @@ class AloVideo:
 
     - ``onConnectionChange`` {state, user, stateMessage, message?, pendingRestartSeconds?,
       retryCount?} on every state change, and every second while RECONNECT_PENDING;
-    - ``onDisconnect`` {state, user, message?} when a session ends (ERROR or DISCONNECTED).
+    - ``onDisconnect`` {state, user, message?} when a session ends (ERROR or DISCONNECTED);
+    - ``onPublishedStreamChange`` {user, isPublishingVideo, isPublishingAudio, inputDeviceIds,
+      audioMode, isAudioMuted} with what is actually sent, on CONNECTED and on every publish
+      or mute change while connected; in a Janus room also for each remote participant
+      {user, participantId, streamId, isPublishingVideo, isPublishingAudio, isCurrentUser};
+    - ``onParticipantsChanged`` {user, participants} (Janus) on every join, leave, publish
+      or unpublish in the room and local mute change, each participant as
+      :meth:`Participant.to_dict` has it; ``[]`` once the connection left the room;
+    - ``onDeviceListUpdate`` {user, devices, warning?} once the capture devices are open and
+      when one misbehaves (a missing microphone, a camera restarted after a stall).
     """
 
     CONNECTION_STATUS_NOT_CONNECTED = S.NOT_CONNECTED.value
@@ -82,6 +100,7 @@ class AloVideo:
         config: Config,
         video_source: MediaSource | None = None,
         audio_source: MediaSource | None = None,
+        audio_sink: AudioSink | None = None,
         transports: Mapping[str, Transport] | None = None,
         clock: Clock | None = None,
         random_source: Callable[[], float] = random.random,
@@ -94,12 +113,25 @@ class AloVideo:
         )
         self._video_source = video_source
         self._audio_source = audio_source
+        # Talk-back is on when there is somewhere to play it: audio is then offered sendrecv.
+        self._talkback = TalkbackPlayer(audio_sink) if audio_sink is not None else None
+        # A Janus room brings one voice per participant: they are mixed onto the same sink.
+        self._room_audio = TalkbackMixer(audio_sink) if audio_sink is not None else None
+        self._participants: list[Participant] = []
         self._muted = False
         self._connected_at: float | None = None
         self._send_video = video_source is not None
         self._send_audio = audio_source is not None
+        self._media_started = False
         self._clock = clock or SystemClock()
-        self._transports = transports or {"whip": _default_whip(config)}
+        self.room_listener = RoomListener(
+            self._participants_changed, self._remote_stream_changed, self._voice
+        )
+        """Where a room transport (Janus) reports participants and talk-back voices."""
+        self._transports = transports or {
+            "whip": _default_whip(config),
+            "janus": _default_janus(config, self.room_listener, talkback=audio_sink is not None),
+        }
         self._http: aiohttp.ClientSession | None = None
         self._channel: VideoChannel | None = None
         self._supervisor = Supervisor(
@@ -140,6 +172,16 @@ class AloVideo:
         return self._channel
 
     @property
+    def talkback(self) -> TalkbackPlayer | None:
+        """The talk-back player (None without an audio sink); its sink is the caller's."""
+        return self._talkback
+
+    @property
+    def connection(self) -> Connection | None:
+        """The live connection while CONNECTED (its transport's stats), else None."""
+        return self._supervisor.connection
+
+    @property
     def supervisor_task(self) -> asyncio.Task[None] | None:
         """The keep-alive loop's task; it ends only on a fatal error or disconnect()."""
         return self._supervisor._task
@@ -147,7 +189,9 @@ class AloVideo:
     async def connect(self, channel: str | VideoChannel) -> VideoChannel:
         """Start publishing into ``channel`` and keep the session alive until disconnect().
 
-        Returns at once; the connection's progress arrives as ``onConnectionChange``.
+        The capture devices open first (a missing camera raises HardwareError; a missing
+        microphone leaves video only, with an ``onDeviceListUpdate`` warning). Then it
+        returns at once; the connection's progress arrives as ``onConnectionChange``.
         """
         if isinstance(channel, str):
             channel = VideoChannel(channel)
@@ -155,6 +199,8 @@ class AloVideo:
             raise ConfigError(
                 f"already connected to {self._channel.name!r}; disconnect() first", key="channel"
             )
+        if not self._media_started:
+            await self._start_media()
         self._channel = channel
         if self._http is None:
             self._http = aiohttp.ClientSession()
@@ -168,6 +214,7 @@ class AloVideo:
         connection = self._supervisor.connection
         if connection is not None:
             await connection.replace_tracks(self._tracks())
+            self._report_published()
 
     async def unpublish_stream(self) -> None:
         """Stop sending media while staying in the channel."""
@@ -189,6 +236,24 @@ class AloVideo:
         setter = getattr(self._audio_source, "set_muted", None)
         if setter is not None:
             setter(muted)
+        if self._supervisor.connection is not None:
+            self._report_published()  # a push-to-talk press shows in the events
+
+    @property
+    def participants(self) -> list[Participant]:
+        """Who is in the room now (Janus; this device first); empty when not in a room."""
+        return list(self._participants)
+
+    async def set_participant_muted(self, participant_id: str, muted: bool) -> None:
+        """Mute or unmute a remote participant's talk-back on this device's speaker only.
+
+        The setting outlives the participant's reconnects (it is kept by id) and fires
+        ``onParticipantsChanged`` with ``isMutedLocally`` updated.
+        """
+        if self._room_audio is None:
+            raise ConfigError("talk-back is off: set audio.playback = true", key="audio.playback")
+        self._room_audio.set_muted(participant_id, muted)
+        self._participants_changed(self._participants)
 
     def reconnect_now(self) -> None:
         """Reconnect at once: skip a pending backoff wait, or replace a live connection."""
@@ -197,10 +262,85 @@ class AloVideo:
     async def disconnect(self) -> None:
         """Leave the channel (the server is told), stop retrying, release resources."""
         await self._supervisor.stop()
+        if self._talkback is not None:
+            await self._talkback.stop()
+        if self._room_audio is not None:
+            await self._room_audio.stop()
         self._channel = None
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+    def report_device_change(self, warning: str | None = None) -> None:
+        """Fire ``onDeviceListUpdate`` with the devices in use and, if given, what went wrong."""
+        devices = [{"kind": s.kind, "deviceId": s.device_id} for s in self.media_sources]
+        detail: dict[str, Any] = {"user": self.user.to_dict(), "devices": devices}
+        if warning is not None:
+            detail["warning"] = warning
+        self.events.dispatch_event(Event("onDeviceListUpdate", detail))
+
+    async def _start_media(self) -> None:
+        # Devices open here, before the first offer, so what is offered is what works. A
+        # missing camera is fatal (HardwareError, exit 69); a door without its microphone
+        # is still worth seeing, so a missing microphone only costs the audio.
+        warning = None
+        if self._video_source is not None:
+            await _start_source(self._video_source)
+        if self._audio_source is not None:
+            try:
+                await _start_source(self._audio_source)
+            except HardwareError as exc:
+                if self._video_source is None:
+                    raise
+                self._audio_source.stop()
+                self._audio_source, self._send_audio = None, False
+                warning = f"{exc}; publishing video only"
+                logger.warning("%s", warning)
+        self._media_started = True
+        self.report_device_change(warning)
+
+    def _report_published(self) -> None:
+        published = {source.kind: source.device_id for source in self.published_sources}
+        detail = {
+            "user": self.user.to_dict(),
+            "isPublishingVideo": "video" in published,
+            "isPublishingAudio": "audio" in published,
+            "inputDeviceIds": published,
+            "audioMode": self._config.audio.mode,
+            "isAudioMuted": self._muted,
+        }
+        self.events.dispatch_event(Event("onPublishedStreamChange", detail))
+
+    def _participants_changed(self, participants: Sequence[Participant]) -> None:
+        muted = self._room_audio.is_muted if self._room_audio is not None else lambda _: False
+        self._participants = [
+            dataclasses.replace(p, is_muted_locally=not p.is_current_user and muted(p.id))
+            for p in participants
+        ]
+        detail = {
+            "user": self.user.to_dict(),
+            "participants": [p.to_dict() for p in self._participants],
+        }
+        self.events.dispatch_event(Event("onParticipantsChanged", detail))
+
+    def _remote_stream_changed(self, participant: Participant) -> None:
+        detail = {
+            "user": {"id": participant.user_id, "name": participant.name},
+            "participantId": participant.id,
+            "streamId": participant.stream_id,
+            "isPublishingVideo": participant.is_publishing_video,
+            "isPublishingAudio": participant.is_publishing_audio,
+            "isCurrentUser": False,
+        }
+        self.events.dispatch_event(Event("onPublishedStreamChange", detail))
+
+    def _voice(self, participant_id: str, track: MediaStreamTrack | None) -> None:
+        if self._room_audio is None:
+            return
+        if track is None:
+            self._room_audio.remove(participant_id)
+        else:
+            self._room_audio.add(participant_id, track)
 
     def _tracks(self) -> PublishedTracks:
         video = self._video_source.track if self._video_source and self._send_video else None
@@ -210,6 +350,7 @@ class AloVideo:
             audio=audio,
             offer_video=self._video_source is not None,
             offer_audio=self._audio_source is not None,
+            on_remote_audio=self._talkback.play if self._talkback is not None else None,
         )
 
     async def _acquire(self) -> Access:
@@ -236,6 +377,8 @@ class AloVideo:
             self._connected_at = self._clock.monotonic()
         payload = {"state": state.value, "user": self.user.to_dict(), **detail}
         self.events.dispatch_event(Event("onConnectionChange", payload))
+        if state is S.CONNECTED:
+            self._report_published()
         if state in (S.ERROR, S.DISCONNECTED):
             ended: dict[str, Any] = {"state": state.value, "user": self.user.to_dict()}
             if "message" in detail:
@@ -243,7 +386,32 @@ class AloVideo:
             self.events.dispatch_event(Event("onDisconnect", ended))
 
 
+async def _start_source(source: MediaSource) -> None:
+    start: Callable[[], Awaitable[None]] | None = getattr(source, "start", None)
+    if start is not None:
+        await start()
+
+
+def _default_janus(config: Config, room: RoomListener, *, talkback: bool) -> JanusTransport:
+    return JanusTransport(
+        user_id=config.device.user_id,
+        display=config.device.name,
+        room=config.alo.janus_room,
+        ice_servers=_ice_servers(config),
+        listener=room,
+        talkback=talkback,
+        talkback_from=config.audio.talkback_from,
+        liveness_timeout=config.reconnect.liveness_timeout,
+    )
+
+
 def _default_whip(config: Config) -> WhipTransport:
+    return WhipTransport(
+        ice_servers=_ice_servers(config), liveness_timeout=config.reconnect.liveness_timeout
+    )
+
+
+def _ice_servers(config: Config) -> list[dict[str, Any]]:
     servers: list[dict[str, Any]] = []
     for server in config.alo.ice_servers:
         entry: dict[str, Any] = {"urls": list(server.urls)}
@@ -252,7 +420,7 @@ def _default_whip(config: Config) -> WhipTransport:
         if server.credential is not None:
             entry["credential"] = server.credential
         servers.append(entry)
-    return WhipTransport(ice_servers=servers, liveness_timeout=config.reconnect.liveness_timeout)
+    return servers
 
 
-__all__ = ["AloVideo", "TokenProvider", "VideoChannel", "VideoUser"]
+__all__ = ["AloVideo", "Participant", "TokenProvider", "VideoChannel", "VideoUser"]

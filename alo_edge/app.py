@@ -19,25 +19,58 @@ from alo_edge.api import AloVideo, VideoUser
 from alo_edge.config import Config, load_config
 from alo_edge.errors import ConfigError
 from alo_edge.events import Event
-from alo_edge.media.base import MediaSource
+from alo_edge.media.alsa import AlsaPlaybackSink, AlsaSource
+from alo_edge.media.base import AudioSink, MediaSource
+from alo_edge.media.filesource import FileSource
+from alo_edge.media.health import SourceHealth
+from alo_edge.media.picamera import PicameraSource, check_picamera2
 from alo_edge.media.synthetic import SyntheticAudioSource, SyntheticVideoSource
+from alo_edge.media.talkback import TalkbackSpeaker
+from alo_edge.media.v4l2 import V4l2Source
+from alo_edge.panel import PANEL_LED_EVENT, Panel, led_line
+from alo_edge.panel.actions import PANEL_ACTION_EVENT, starts_muted
 from alo_edge.session.access import read_token, token_path
+from alo_edge.session.report import StateReporter
+from alo_edge.system.netwatch import NetworkWatcher
 from alo_edge.system.notify import Notifier, WatchdogPinger
+from alo_edge.system.status import StatusServer
 from alo_edge.transport.ice import pin_host_addresses
 
 logger = logging.getLogger(__name__)
 
 #: Every SDK event the service reports on ``--events``.
-SDK_EVENTS = ("onConnectionChange", "onDisconnect")
+SDK_EVENTS = (
+    "onConnectionChange",
+    "onDisconnect",
+    "onPublishedStreamChange",
+    "onParticipantsChanged",
+    "onDeviceListUpdate",
+    PANEL_ACTION_EVENT,
+)
+#: EX_TEMPFAIL: a person asked for a restart from the panel; systemd's Restart= restarts us.
+EXIT_RESTART = 75
 #: A published source silent this long while connected counts as wedged (watchdog).
 FRAME_STALL_SECONDS = 3.0
 
 
 def build_video_source(config: Config) -> MediaSource | None:
-    """The configured camera, or None for ``video.source = "none"``."""
+    """The configured camera, or None for ``video.source = "none"``.
+
+    A camera whose driver library is missing is a HardwareError here, at startup (exit
+    69); the device itself opens when the session connects.
+    """
     v = config.video
     if v.source == "synthetic":
         return SyntheticVideoSource(v.width, v.height, v.fps)
+    if v.source == "picamera2":
+        check_picamera2()
+        return PicameraSource(
+            v.width, v.height, v.fps, bitrate=v.bitrate, keyframe_interval=v.keyframe_interval
+        )
+    if v.source == "v4l2":
+        return V4l2Source(v.device, v.width, v.height, v.fps)
+    if v.source == "file" and v.file:
+        return FileSource(v.file, fallback_fps=v.fps)
     if v.source == "none":
         return None
     raise ConfigError(f"unsupported source {v.source!r}", key="video.source")
@@ -45,11 +78,22 @@ def build_video_source(config: Config) -> MediaSource | None:
 
 def build_audio_source(config: Config) -> MediaSource | None:
     """The configured microphone, or None for ``audio.source = "none"``."""
-    if config.audio.source == "synthetic":
+    a = config.audio
+    if a.source == "synthetic":
         return SyntheticAudioSource()
+    if a.source == "alsa":
+        return AlsaSource(a.device, a.rate, a.channels)
     if config.audio.source == "none":
         return None
     raise ConfigError(f"unsupported source {config.audio.source!r}", key="audio.source")
+
+
+def build_audio_sink(config: Config) -> AudioSink | None:
+    """The talk-back speaker (``audio.playback``), or None: then no talk-back is offered."""
+    a = config.audio
+    if not a.playback:
+        return None
+    return AlsaPlaybackSink(a.playback_device, a.rate, a.channels)
 
 
 def build_video(config: Config) -> AloVideo:
@@ -67,6 +111,7 @@ def build_video(config: Config) -> AloVideo:
         config=config,
         video_source=build_video_source(config),
         audio_source=build_audio_source(config),
+        audio_sink=build_audio_sink(config),
     )
 
 
@@ -189,14 +234,15 @@ class Service:
             signal.SIGINT: self.request_stop,
             signal.SIGHUP: self._reload.set,
         }
-        for signum, handler in handlers.items():
-            loop.add_signal_handler(signum, handler)
         timer = None if self._duration is None else loop.call_later(self._duration, self._stop.set)
-        video, components = await self._start_session(self.config)
-        self._notifier.ready(f"{video.connection_state}: starting")
+        session: tuple[AloVideo, list[SessionComponent]] | None = None
         try:
+            for signum, handler in handlers.items():
+                loop.add_signal_handler(signum, handler)
+            session = await self._start_session(self.config)
+            self._notifier.ready(f"{session[0].connection_state}: starting")
             while not self._stop.is_set():
-                await self._wait_for_signal(video)
+                await self._wait_for_signal(session[0])
                 if self._reload.is_set():
                     self._reload.clear()
                     new_config = self._reread_config()
@@ -204,16 +250,18 @@ class Service:
                         logger.info("SIGHUP: configuration unchanged")
                     elif new_config is not None:
                         self._notifier.reloading()
-                        await self._stop_session(video, components)
+                        old, session = session, None
+                        await self._stop_session(*old)
                         self.config = new_config
-                        video, components = await self._start_session(new_config)
+                        session = await self._start_session(new_config)
                         logger.info("configuration reloaded; session restarted")
-                    self._notifier.ready(f"{video.connection_state}: running")
+                    self._notifier.ready(f"{session[0].connection_state}: running")
         finally:
             if timer is not None:
                 timer.cancel()
             self._notifier.stopping()
-            await self._stop_session(video, components)
+            if session is not None:
+                await self._stop_session(*session)
             for signum in handlers:
                 loop.remove_signal_handler(signum)
         return self._exit_code
@@ -250,10 +298,22 @@ class Service:
             video.events.add_event_listener(
                 "onConnectionChange", lambda e: _print_line(self._person, status_line(e.detail))
             )
-        components = build_components(config, self._notifier)
-        for component in components:
-            await component.start(video)
-        await video.connect(config.alo.channel)
+            video.events.add_event_listener(
+                PANEL_LED_EVENT, lambda e: _print_line(self._person, led_line(e.detail))
+            )
+        if starts_muted(config.audio.mode):
+            await video.set_muted(True)
+        components = build_components(config, self._notifier, request_stop=self.request_stop)
+        started: list[SessionComponent] = []
+        try:
+            for component in components:
+                await component.start(video)
+                started.append(component)
+            await video.connect(config.alo.channel)
+        except BaseException:
+            # A part that failed to start (a taken GPIO pin...) must not leak the others.
+            await self._stop_session(video, started)
+            raise
         return video, components
 
     async def _stop_session(self, video: AloVideo, components: list[SessionComponent]) -> None:
@@ -264,13 +324,55 @@ class Service:
             source.stop()
 
 
-def build_components(config: Config, notifier: Notifier) -> list[SessionComponent]:
-    """The parts that live beside the session, in start order."""
-    components: list[SessionComponent] = [SystemdStatus(notifier)]
+def build_components(
+    config: Config,
+    notifier: Notifier,
+    *,
+    request_stop: Callable[[int], None] | None = None,
+) -> list[SessionComponent]:
+    """The parts that live beside the session, in start order.
+
+    ``request_stop(exit_code)`` ends the service; the panel's restart gesture uses it.
+    """
+    components: list[SessionComponent] = [SystemdStatus(notifier), SourceHealth()]
+    # A network coming back (new address or default route) cuts a backoff wait short.
+    components.append(NetworkWatcher())
+    if config.gpio.enabled:
+        components.append(build_panel(config, request_stop=request_stop))
     interval = notifier.watchdog_interval()
     if interval is not None:
         components.append(MediaWatchdog(notifier, interval, time.monotonic))
+    # Talk-back's speaker, the local status/metrics endpoint, and state reports to a
+    # server that asks for them (the lab's live view shows them).
+    components += [TalkbackSpeaker(), StateReporter()]
+    if config.status.listen:
+        components.append(StatusServer(config))
     return components
+
+
+def build_panel(
+    config: Config,
+    *,
+    request_stop: Callable[[int], None] | None = None,
+    pin_factory: Any | None = None,
+) -> Panel:
+    """The LEDs and button from ``config.gpio``; its pin factory opens at ``start``.
+
+    ``pin_factory`` replaces ``gpio.pin_factory`` (the bench and tests pass a prepared
+    MockFactory). The restart gesture ends the service with EXIT_RESTART.
+    """
+
+    def request_restart() -> None:
+        logger.warning("restart requested from the panel button; exiting %d", EXIT_RESTART)
+        if request_stop is not None:
+            request_stop(EXIT_RESTART)
+
+    return Panel(
+        config.gpio,
+        audio_mode=config.audio.mode,
+        request_restart=request_restart,
+        pin_factory=pin_factory,
+    )
 
 
 def _print_line(stream: TextIO | None, line: str) -> None:

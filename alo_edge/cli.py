@@ -1,7 +1,8 @@
-"""The ``alo-edge`` command: run, demo, lab, token, config.
+"""The ``alo-edge`` command: run, demo, lab, token, config, check, status.
 
 Exit codes follow sysexits, as systemd's RestartPreventExitStatus expects:
-0 clean stop, 78 configuration error, 69 hardware missing, 1 anything else.
+0 clean stop, 78 configuration error, 69 hardware missing, 75 restart requested from
+the panel button (systemd's Restart= brings the service back), 1 anything else.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from alo_edge import __version__
 from alo_edge.app import Service, install_stop_signals
 from alo_edge.config import Config, config_from_dict, load_config, render_config
 from alo_edge.errors import AloEdgeError, ConfigError, HardwareError
-from alo_edge.secret_files import write_private_file
+from alo_edge.secret_files import warn_if_exposed, write_private_file
 from alo_edge.session.access import jwt_expiry, read_token, token_path
 from alo_edge.system.journal import configure_logging
 
@@ -32,6 +33,7 @@ EXIT_HARDWARE = 69
 EXIT_CONFIG = 78
 DEFAULT_LAB = "127.0.0.1:8080"
 DEMO_CHANNEL = "demo"
+DEFAULT_STATUS_URL = "http://127.0.0.1:8787"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,6 +94,17 @@ def _parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="print the effective config, secrets masked")
     config.add_argument("-c", "--config", required=True, type=Path)
     config.set_defaults(handler=_config)
+
+    check = commands.add_parser("check", help="check the config and the GPIO pins it names")
+    check.add_argument("-c", "--config", required=True, type=Path)
+    check.set_defaults(handler=_check)
+
+    status = commands.add_parser("status", help="show a running device's state, for a person")
+    status.add_argument(
+        "--url", default=DEFAULT_STATUS_URL, metavar="URL", help="its status.listen endpoint"
+    )
+    status.add_argument("--json", action="store_true", help="print GET /status as it came")
+    status.set_defaults(handler=_status)
     return parser
 
 
@@ -128,9 +141,20 @@ def _run(args: argparse.Namespace) -> int:
         config.log.format,
         static_fields={"ALO_CHANNEL": config.alo.channel, "ALO_DEVICE_ID": config.device.device_id},
     )
+    _warn_exposed_secrets(config, args.config)
     with _event_stream(args.events) as events:
         service = Service(config, config_path=args.config, events=events)
         return asyncio.run(service.run())
+
+
+def _warn_exposed_secrets(config: Config, config_path: Path) -> None:
+    """Warn at startup about a token file, or a config holding an ICE credential, that
+    other users can read (the token itself is never logged)."""
+    # No token configured: the session reports that on its first attempt.
+    with contextlib.suppress(AloEdgeError):
+        warn_if_exposed(token_path(config), "token file")
+    if any(server.credential for server in config.alo.ice_servers):
+        warn_if_exposed(config_path, "config file (it holds an ICE credential)", group_too=False)
 
 
 # --- demo ------------------------------------------------------------------------------
@@ -164,6 +188,11 @@ async def _demo_main(args: argparse.Namespace, events: TextIO | None, person: Te
         print(
             f"lab: {lab.url}  (open it in a browser to see what arrives)", file=person, flush=True
         )
+        print(
+            f"view: {lab.url}/view/{DEMO_CHANNEL}  (the live picture, device states, talk-back)",
+            file=person,
+            flush=True,
+        )
         with tempfile.TemporaryDirectory(prefix="alo-edge-demo-") as tmp:
             token_file = Path(tmp) / "token"
             token = await _request_token(lab.url, lab.settings.api_key, "demo-device", 60.0)
@@ -194,6 +223,15 @@ def demo_config(lab_url: str, token_file: Path) -> Config:
             "network": {"host_addresses": ["127.0.0.1"]},
             "video": {"source": "synthetic", "width": 640, "height": 480, "fps": 30},
             "audio": {"source": "synthetic"},
+            # A virtual panel on gpiozero's mock pins; its LED changes are printed.
+            "gpio": {
+                "enabled": True,
+                "pin_factory": "mock",
+                "status_led": 17,
+                "rgb_led": [5, 6, 13],
+                "mic_led": 22,
+                "button": 27,
+            },
         }
     )
 
@@ -283,6 +321,61 @@ def _config(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     print(render_config(config), end="")
     print(f"# token: {_describe_token(config)}")
+    return EXIT_OK
+
+
+# --- status ----------------------------------------------------------------------------
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from alo_edge.system.status import describe_status
+
+    url = args.url.rstrip("/")
+    url = url if url.endswith("/status") else f"{url}/status"
+    status = asyncio.run(_get_status(url))
+    print(json.dumps(status, indent=2) if args.json else describe_status(status))
+    return EXIT_OK
+
+
+async def _get_status(url: str) -> dict[str, Any]:
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response,
+        ):
+            if response.status != 200:
+                raise AloEdgeError(f"{url} answered HTTP {response.status}")
+            body = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise AloEdgeError(
+            f"no status at {url} ({exc or type(exc).__name__}): is the service running, "
+            "and is status.listen set to this address?"
+        ) from None
+    if not isinstance(body, dict):
+        raise AloEdgeError(f"{url} did not answer with a JSON object")
+    return body
+
+
+# --- check -----------------------------------------------------------------------------
+
+
+def _check(args: argparse.Namespace) -> int:
+    from alo_edge.panel.gpio import check_panel_pins
+
+    config = load_config(args.config)
+    print(f"config: {args.config} is valid")
+    print(f"token: {_describe_token(config)}")
+    if not config.gpio.enabled:
+        print("gpio: disabled (gpio.enabled = false)")
+        return EXIT_OK
+    # Raises HardwareError (exit 69) when no factory loads or a pin is taken or invalid.
+    backend, pins = check_panel_pins(config.gpio)
+    print(f"gpio backend: {backend}")
+    for role, where in pins:
+        print(f"gpio {role}: {where}")
+    print("gpio: ok (every pin claimed and released)")
     return EXIT_OK
 
 

@@ -56,10 +56,19 @@ class AloConfig:
 
     token_file: str | None = None
     access_url: str | None = None
-    transport: str = field(default="whip", metadata=_choices("whip"))
+    transport: str = field(default="whip", metadata=_choices("whip", "janus"))
     url: str | None = None
     channel: str = ""
+    #: Janus: the numeric VideoRoom; unset, the channel is the room when it is a number.
+    room: int | None = field(default=None, metadata={"minimum": 1})
     ice_servers: tuple[IceServerConfig, ...] = ()
+
+    @property
+    def janus_room(self) -> int | None:
+        """The VideoRoom to join: ``room``, else the channel when it is a number."""
+        if self.room is not None:
+            return self.room
+        return int(self.channel) if self.channel.isdigit() and int(self.channel) > 0 else None
 
 
 @dataclass(frozen=True)
@@ -85,20 +94,36 @@ class ReconnectConfig:
 class VideoConfig:
     """The published video."""
 
-    source: str = field(default="synthetic", metadata=_choices("synthetic", "none"))
+    source: str = field(
+        default="synthetic",
+        metadata=_choices("picamera2", "v4l2", "file", "synthetic", "none"),
+    )
     width: int = field(default=640, metadata={"minimum": 16, "maximum": 4096})
     height: int = field(default=480, metadata={"minimum": 16, "maximum": 4096})
     fps: int = field(default=30, metadata={"minimum": 1, "maximum": 120})
+    #: picamera2's H.264 encoder: target bit/s and seconds between IDR pictures.
+    bitrate: int = field(default=2_000_000, metadata={"minimum": 100_000, "maximum": 50_000_000})
+    keyframe_interval: float = field(default=2.0, metadata={"minimum": 0.1, "maximum": 60})
+    device: str = "/dev/video0"  # v4l2
+    file: str | None = None  # file: an Annex-B .h264 file, replayed at its own frame rate
 
 
 @dataclass(frozen=True)
 class AudioConfig:
     """The published audio."""
 
-    source: str = field(default="synthetic", metadata=_choices("synthetic", "none"))
+    source: str = field(default="synthetic", metadata=_choices("alsa", "synthetic", "none"))
+    device: str = "default"  # alsa capture PCM
+    rate: int = field(default=48_000, metadata={"minimum": 8_000, "maximum": 192_000})
+    channels: int = field(default=1, metadata={"minimum": 1, "maximum": 2})
+    #: Talk-back: play the operator's audio on the ALSA PCM playback_device.
+    playback: bool = False
+    playback_device: str = "default"
     #: full_duplex: the microphone is live; ptt: live only while the panel button is held;
     #: muted: starts muted (a panel press can unmute).
     mode: str = field(default="full_duplex", metadata=_choices("full_duplex", "ptt", "muted"))
+    #: Janus talk-back: play only these participants (display names or ids); empty: everyone.
+    talkback_from: tuple[str, ...] = ()
 
 
 #: What a panel button gesture can do (see alo_edge.panel.actions).
@@ -131,6 +156,14 @@ class GpioConfig:
 
 
 @dataclass(frozen=True)
+class StatusConfig:
+    """The local status endpoint (``GET /status``, ``GET /metrics``); it has no auth."""
+
+    #: HOST:PORT to listen on; loopback by default, an empty string turns it off.
+    listen: str = "127.0.0.1:8787"
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """How the service logs."""
 
@@ -149,6 +182,7 @@ class Config:
     video: VideoConfig = VideoConfig()
     audio: AudioConfig = AudioConfig()
     gpio: GpioConfig = GpioConfig()
+    status: StatusConfig = StatusConfig()
     log: LogConfig = LogConfig()
 
     @property
@@ -202,7 +236,21 @@ def _check_consistency(config: Config) -> None:
             "is required when alo.access_url is not set (the WHIP endpoint to publish to)",
             key="alo.url",
         )
-    for key, url in (("alo.url", config.alo.url), ("alo.access_url", config.alo.access_url)):
+    janus = config.alo.transport == "janus"
+    if janus and config.alo.url and not config.alo.url.startswith(("ws://", "wss://")):
+        raise ConfigError(
+            f"expected a ws:// or wss:// URL (Janus's WebSocket API), got {config.alo.url!r}",
+            key="alo.url",
+        )
+    if janus and not config.alo.access_url and config.alo.janus_room is None:
+        raise ConfigError(
+            f"is required: alo.channel {config.alo.channel!r} is not a Janus room number",
+            key="alo.room",
+        )
+    urls: list[tuple[str, str | None]] = [("alo.access_url", config.alo.access_url)]
+    if not janus:
+        urls.insert(0, ("alo.url", config.alo.url))
+    for key, url in urls:
         if url and not url.startswith(("http://", "https://")):
             raise ConfigError(f"expected an http:// or https:// URL, got {url!r}", key=key)
     for i, server in enumerate(config.alo.ice_servers):
@@ -214,12 +262,23 @@ def _check_consistency(config: Config) -> None:
             f"must be at least reconnect.initial_delay ({config.reconnect.initial_delay})",
             key="reconnect.max_delay",
         )
+    if config.video.source == "file" and not config.video.file:
+        raise ConfigError(
+            "is required when video.source = 'file' (an Annex-B .h264 file)", key="video.file"
+        )
     if config.video.source == "none" and config.audio.source == "none":
         raise ConfigError(
             "video.source and audio.source are both 'none': there is nothing to publish",
             key="video.source",
         )
     _check_gpio(config)
+    listen = config.status.listen
+    host, _, port = listen.rpartition(":")
+    if listen and (not host or not port.isdigit() or int(port) > 65535):
+        raise ConfigError(
+            f"expected HOST:PORT (e.g. '127.0.0.1:8787') or '' to turn it off, got {listen!r}",
+            key="status.listen",
+        )
 
 
 def _check_gpio(config: Config) -> None:

@@ -1,7 +1,8 @@
-"""Writing secrets to disk: created 0600 from the first byte, replaced atomically."""
+"""Secrets on disk: written 0600 from the first byte and atomically; exposed ones are warned of."""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -18,3 +19,26 @@ def write_private_file(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def warn_if_exposed(path: Path, what: str, *, group_too: bool = True) -> bool:
+    """Log a warning naming ``path`` and the chmod fix when other users can read it.
+
+    ``group_too``: a group-readable file counts as exposed too (right for a token; a
+    config file is often 0640 root:alo-edge on purpose). Returns True when it warned.
+    A file that cannot be examined is left to the code that reads it to report.
+    """
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return False
+    exposed = mode & (0o044 if group_too else 0o004)
+    if exposed:
+        logging.getLogger(__name__).warning(
+            "%s %s is readable by other users (mode %03o): run 'chmod 600 %s'",
+            what,
+            path,
+            mode,
+            path,
+        )
+    return bool(exposed)

@@ -479,6 +479,8 @@ def device_config(
         "network": {"host_addresses": ["127.0.0.1"]},
         "video": {"source": "synthetic", "width": 320, "height": 240, "fps": 30},
         "audio": {"source": "synthetic"},
+        # Devices run side by side in tests: none may claim the default status port.
+        "status": {"listen": ""},
     }
     if reconnect:
         document["reconnect"] = dict(reconnect)

@@ -14,8 +14,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import av
+import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from alo_edge.lab.probes import LatencyProbe, ToneProbe
+from alo_edge.lab.relay import LiveChannel
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +44,14 @@ class ChannelStats:
     width: int | None = None
     height: int | None = None
     last_error: str | None = None
+    #: The device offered a sendrecv audio section and gets the channel's talk-back mix.
+    talkback: bool = False
+    #: Peak of the last decoded audio frame, 0-1 (as WebRTC's ``audioLevel``).
+    audio_level: float = 0.0
     _decode_times: deque[float] = field(default_factory=deque, repr=False)
+    #: Dominant audio frequency and stamped-picture latency (see alo_edge.lab.probes).
+    tone: ToneProbe = field(default_factory=ToneProbe, repr=False)
+    latency: LatencyProbe = field(default_factory=LatencyProbe, repr=False)
 
     def record_video_frame(self, width: int, height: int) -> None:
         """Count one decoded video frame of ``width`` x ``height``."""
@@ -49,9 +61,11 @@ class ChannelStats:
         self._decode_times.append(self.clock())
         self._prune()
 
-    def record_audio_frame(self) -> None:
-        """Count one decoded audio frame."""
+    def record_audio_frame(self, level: float | None = None) -> None:
+        """Count one decoded audio frame whose peak is ``level`` (0-1), when known."""
         self.audio_frames += 1
+        if level is not None:
+            self.audio_level = level
 
     def fps(self) -> float:
         """Video frames decoded per second over the last five seconds."""
@@ -81,11 +95,23 @@ def _one_line(error: BaseException) -> str:
     return text[:200]
 
 
+FrameListener = Callable[["IngestSession", str, "av.VideoFrame | av.AudioFrame"], None]
+
+
+def _peak_level(frame: av.AudioFrame) -> float:
+    samples = frame.to_ndarray()
+    if samples.size == 0 or samples.dtype != np.int16:
+        return 0.0
+    return float(np.abs(samples.astype(np.int32)).max()) / 32768.0
+
+
 class IngestSession:
     """One publisher's peer connection: answers its offer and consumes what it sends.
 
-    It adds no local tracks, so every media section is answered ``recvonly``. Every
-    task it starts is its own and is awaited by :meth:`close`.
+    Media sections are answered ``recvonly``, except a ``sendrecv`` audio section when
+    a ``talkback`` track is given: the device then hears the operators through it.
+    Every decoded frame goes to ``on_frame`` (the live view). Every task it starts is
+    its own and is awaited by :meth:`close`.
     """
 
     def __init__(
@@ -95,11 +121,18 @@ class IngestSession:
         stats: ChannelStats,
         configuration: RTCConfiguration,
         on_connection_state: Callable[[IngestSession, str], None],
+        *,
+        talkback: MediaStreamTrack | None = None,
+        on_frame: FrameListener | None = None,
     ) -> None:
         self.channel = channel
         self.session_id = session_id
         self._stats = stats
         self._on_connection_state = on_connection_state
+        self._talkback = talkback
+        self._on_frame = on_frame
+        #: True once the answer sends the talk-back track (the device offered sendrecv).
+        self.talkback_negotiated = False
         self._pc = RTCPeerConnection(configuration=configuration)
         self._consumers: set[asyncio.Task[None]] = set()
         self._failure_close: asyncio.Task[None] | None = None
@@ -123,7 +156,13 @@ class IngestSession:
         check_offer(offer_sdp)
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            audio = [t for t in self._pc.getTransceivers() if t.kind == "audio"]
+            if self._talkback is not None and audio:
+                # The answer is sendrecv only where the device offered sendrecv.
+                audio[0].sender.replaceTrack(self._talkback)
+                audio[0].direction = "sendrecv"
             await self._pc.setLocalDescription(await self._pc.createAnswer())
+            self.talkback_negotiated = bool(audio) and audio[0].currentDirection == "sendrecv"
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
             # aiortc signals unusable SDP with these rather than one error type.
             raise OfferError(f"unusable SDP offer: {_one_line(error)}") from error
@@ -159,8 +198,12 @@ class IngestSession:
                 return
             if track.kind == "video":
                 self._stats.record_video_frame(frame.width, frame.height)
+                self._stats.latency.add(frame)
             else:
-                self._stats.record_audio_frame()
+                self._stats.record_audio_frame(_peak_level(frame))
+                self._stats.tone.add(frame)
+            if self._on_frame is not None:
+                self._on_frame(self, track.kind, frame)
 
     def _on_connectionstatechange(self) -> None:
         state = self.connection_state
@@ -172,24 +215,36 @@ class IngestSession:
 
 
 class Channel:
-    """A named channel: its stats and the one live ingest session, if any."""
+    """A named channel: its stats, the one live ingest session, if any, and its viewers."""
 
     def __init__(self, name: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.stats = ChannelStats(clock=clock)
         self.session: IngestSession | None = None
+        self.live = LiveChannel(name)
 
     def new_session(self, session_id: str, configuration: RTCConfiguration) -> IngestSession:
         """A session that will report to this channel once it becomes the current one."""
         return IngestSession(
-            self.name, session_id, self.stats, configuration, self._on_connection_state
+            self.name,
+            session_id,
+            self.stats,
+            configuration,
+            self._on_connection_state,
+            talkback=self.live.talkback_track(),
+            on_frame=self._on_frame,
         )
+
+    def _on_frame(self, session: IngestSession, kind: str, frame: Any) -> None:
+        if session is self.session:
+            self.live.push(kind, frame)
 
     async def install(self, session: IngestSession) -> None:
         """Make ``session`` (already answered) the channel's session, closing the older one."""
         older, self.session = self.session, session
         self.stats.sessions_total += 1
         self.stats.connected = session.connection_state == "connected"
+        self.stats.talkback = session.talkback_negotiated
         if older is not None:
             logger.info(
                 "channel %s: session %s replaces %s",
@@ -246,5 +301,6 @@ class Channels:
         return iter(sorted(self._channels.values(), key=lambda channel: channel.name))
 
     async def close_all(self) -> None:
-        """Close every live session (publishers see a DTLS close)."""
+        """Close every live session (publishers see a DTLS close) and every viewer."""
         await asyncio.gather(*(channel.end_session() for channel in self._channels.values()))
+        await asyncio.gather(*(channel.live.close() for channel in self._channels.values()))

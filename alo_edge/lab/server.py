@@ -1,5 +1,9 @@
 """The lab's HTTP face: ALO-style auth and access endpoints, WHIP ingest, a status page.
 
+It also relays each channel to browsers (``GET /view/<channel>``, see ``view.py``) and
+keeps the states a device reports to ``POST /api/channels/<channel>/events``; a WHIP
+answer names that URL in a ``Link: <...>; rel="urn:x-alo-edge:events"`` header.
+
 It lets a device be tried end to end with no cloud account. It binds loopback by
 default and its status endpoints have no auth, so it is a development tool, not a
 production service.
@@ -28,6 +32,8 @@ from alo_edge.lab.tokens import (
     mint_token,
     verify_token,
 )
+from alo_edge.lab.view import add_view_routes
+from alo_edge.session.states import ConnectionState
 from alo_edge.transport.ice import pin_host_addresses, rtc_configuration
 
 logger = logging.getLogger(__name__)
@@ -38,6 +44,10 @@ DEFAULT_TTL_MINUTES = 60.0
 MAX_TTL_MINUTES = 7 * 24 * 60.0
 _CHANNEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MAX_USER_ID = 256
+#: The Link relation under which a WHIP answer names the channel's state-report URL.
+EVENTS_REL = "urn:x-alo-edge:events"
+MAX_REPORTED_EVENTS = 100
+_MAX_EVENT_TEXT = 300
 
 
 @dataclass(frozen=True)
@@ -241,11 +251,15 @@ async def _whip_publish(request: web.Request) -> web.Response:
         raise _HttpError(503, "the lab is shutting down")
     await channel.install(session)
     logger.info("channel %s: session %s started", name, session_id)
+    events_url = f"{request.url.origin()}/api/channels/{name}/events"
     return web.Response(
         status=201,
         text=answer,
         content_type="application/sdp",
-        headers={"Location": f"/whip/{name}/{session_id}"},
+        headers={
+            "Location": f"/whip/{name}/{session_id}",
+            "Link": f'<{events_url}>; rel="{EVENTS_REL}"',
+        },
     )
 
 
@@ -290,10 +304,62 @@ def _channel_report(channel: Channel) -> dict[str, Any]:
         "width": stats.width,
         "height": stats.height,
         "audioFrames": stats.audio_frames,
+        "audioFrequency": stats.tone.dominant_frequency(),
+        "latencyMs": stats.latency.percentiles(),
         "sessions": stats.sessions_total,
         "deletes": stats.deletes,
         "lastError": stats.last_error,
+        "audioLevel": round(stats.audio_level, 3),
+        "talkback": stats.talkback,
+        "viewers": channel.live.viewer_count,
+        "talking": channel.live.talkback.talking(),
     }
+
+
+async def _channel(request: web.Request) -> web.Response:
+    """GET /api/channels/{channel}: one channel's report and the states its device reported."""
+    channel = _known_channel(request)
+    report = {"name": channel.name, **_channel_report(channel)}
+    return web.json_response({**report, "timeline": list(channel.live.timeline)})
+
+
+_STATES = {state.value for state in ConnectionState}
+
+
+def _reported_event(raw: object, where: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise _HttpError(400, f"'{where}' must be an object")
+    ts, state = raw.get("ts"), raw.get("state")
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
+        raise _HttpError(400, f"'{where}.ts' must be a number (epoch seconds)")
+    if state not in _STATES:
+        raise _HttpError(400, f"'{where}.state' must be one of {', '.join(sorted(_STATES))}")
+    event: dict[str, Any] = {"ts": float(ts), "state": state}
+    for key in ("message", "stateMessage"):
+        if isinstance(raw.get(key), str):
+            event[key] = raw[key][:_MAX_EVENT_TEXT]
+    for key in ("retryCount", "pendingRestartSeconds"):
+        value = raw.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            event[key] = value
+    return event
+
+
+async def _report_events(request: web.Request) -> web.Response:
+    """POST /api/channels/{channel}/events: a device reports its connection states.
+
+    Body ``{"events": [{"ts", "state", "message"?, "retryCount"?, ...}]}`` with the
+    device's bearer token; the view page shows them as the channel's timeline.
+    """
+    _require_token(request)
+    name = _channel_name(request.match_info["channel"])
+    body = await _read_json_object(request)
+    raw_events = body.get("events")
+    if not isinstance(raw_events, list) or len(raw_events) > MAX_REPORTED_EVENTS:
+        raise _HttpError(400, f"'events' must be a list of at most {MAX_REPORTED_EVENTS} objects")
+    events = [_reported_event(raw, f"events[{i}]") for i, raw in enumerate(raw_events)]
+    channel = request.app[_STATE].channels.get_or_create(name)
+    return web.json_response({"accepted": channel.live.record_states(events)})
 
 
 async def _channels(request: web.Request) -> web.Response:
@@ -324,12 +390,12 @@ async def _index(request: web.Request) -> web.Response:
         head = "".join(f"<th>{html.escape(column)}</th>" for column in ["channel", *columns])
         rows = "".join(
             "<tr>"
-            + f"<td>{html.escape(name)}</td>"
+            + f'<td><a href="/view/{html.escape(name)}">{html.escape(name)}</a></td>'
             + "".join(f"<td>{html.escape(str(report[c]))}</td>" for c in columns)
             + "</tr>"
             for name, report in reports
         )
-        body = f'<table border="1"><tr>{head}</tr>{rows}</table>'
+        body = f'<table border="1"><tr>{head}</tr>{rows}</table><p>Open a channel to watch it.</p>'
     return web.Response(text=_PAGE.format(body=body), content_type="text/html")
 
 
@@ -352,6 +418,9 @@ def create_app(
     app.router.add_delete("/whip/{channel}/{session_id}", _whip_delete)
     app.router.add_get("/api/channels", _channels)
     app.router.add_post("/api/channels/{channel}/kick", _kick)
+    app.router.add_get("/api/channels/{channel}", _channel)
+    app.router.add_post("/api/channels/{channel}/events", _report_events)
+    add_view_routes(app, app[_STATE].channels, lambda: app[_STATE].closing)
     app.on_shutdown.append(_close_sessions)
     return app
 

@@ -17,6 +17,8 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from alo_edge.media.tracks import TrackSlot
+
 VIDEO_CLOCK_RATE = 90_000
 AUDIO_RATE = 48_000
 AUDIO_PTIME = 0.020
@@ -94,6 +96,11 @@ class TestPatternTrack(MediaStreamTrack):
         self._counter += 1
         return frame
 
+    @property
+    def frames_sent(self) -> int:
+        """Frames returned by :meth:`recv` so far."""
+        return self._counter
+
 
 class ToneTrack(MediaStreamTrack):
     """A paced 20 ms mono s16 sine tone at 48 kHz; silent while ``muted``."""
@@ -131,26 +138,45 @@ class ToneTrack(MediaStreamTrack):
         self._sent += self._samples
         return frame
 
+    @property
+    def frames_sent(self) -> int:
+        """Frames returned by :meth:`recv` so far."""
+        return self._sent // self._samples
+
 
 class SyntheticVideoSource:
-    """The ``synthetic`` video source: a :class:`TestPatternTrack`."""
+    """The ``synthetic`` video source: a :class:`TestPatternTrack` per connection.
+
+    aiortc ends a track when its peer connection closes, so each reconnect gets a new one.
+    """
 
     kind = "video"
     device_id = "synthetic-video"
 
     def __init__(self, width: int, height: int, fps: int) -> None:
-        self._track = TestPatternTrack(width, height, fps)
+        self._frames_before = 0  # sent by the tracks of earlier connections
+        self._tracks = TrackSlot(lambda: self._new_track(width, height, fps))
+
+    def _new_track(self, width: int, height: int, fps: int) -> TestPatternTrack:
+        if hasattr(self, "_tracks"):
+            self._frames_before += self._tracks.current.frames_sent
+        return TestPatternTrack(width, height, fps)
+
+    @property
+    def frames_sent(self) -> int:
+        """Frames handed to senders across every connection (the status endpoint's count)."""
+        return self._frames_before + self._tracks.current.frames_sent
 
     @property
     def track(self) -> MediaStreamTrack:
-        return self._track
+        return self._tracks.get()
 
     @property
     def last_frame_at(self) -> float | None:
-        return self._track.last_frame_at
+        return self._tracks.current.last_frame_at
 
     def stop(self) -> None:
-        self._track.stop()
+        self._tracks.stop()
 
 
 class SyntheticAudioSource:
@@ -160,19 +186,35 @@ class SyntheticAudioSource:
     device_id = "synthetic-audio"
 
     def __init__(self, frequency: float = 1000.0) -> None:
-        self._track = ToneTrack(frequency)
+        self._frequency = frequency
+        self._muted = False
+        self._frames_before = 0  # sent by the tracks of earlier connections
+        self._tracks = TrackSlot(self._new_track)
+
+    @property
+    def frames_sent(self) -> int:
+        """Frames handed to senders across every connection (the status endpoint's count)."""
+        return self._frames_before + self._tracks.current.frames_sent
+
+    def _new_track(self) -> ToneTrack:
+        if hasattr(self, "_tracks"):
+            self._frames_before += self._tracks.current.frames_sent
+        track = ToneTrack(self._frequency)
+        track.muted = self._muted
+        return track
 
     @property
     def track(self) -> MediaStreamTrack:
-        return self._track
+        return self._tracks.get()
 
     @property
     def last_frame_at(self) -> float | None:
-        return self._track.last_frame_at
+        return self._tracks.current.last_frame_at
 
     def set_muted(self, muted: bool) -> None:
         """Send silence instead of the tone (the track stays live)."""
-        self._track.muted = muted
+        self._muted = muted
+        self._tracks.current.muted = muted
 
     def stop(self) -> None:
-        self._track.stop()
+        self._tracks.stop()

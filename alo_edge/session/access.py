@@ -35,6 +35,11 @@ logger = logging.getLogger(__name__)
 #: The name of the token under systemd's ``LoadCredential=alo-token:/etc/alo-edge/token``.
 CREDENTIAL_NAME = "alo-token"
 MAX_TOKEN_BYTES = 16 * 1024
+#: The transports an access answer may name, and the URL schemes each one takes.
+URL_SCHEMES: dict[str, tuple[str, ...]] = {
+    "whip": ("http://", "https://"),
+    "janus": ("ws://", "wss://"),
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class Access:
     url: str
     token: str = field(repr=False)
     ice_servers: tuple[dict[str, Any], ...] = ()
+    #: Janus: the VideoRoom the access answer named (None: ``alo.room`` or the channel).
+    room: int | None = None
 
 
 def token_path(config: Config, environ: dict[str, str] | None = None) -> Path:
@@ -162,13 +169,20 @@ def parse_access_answer(payload: bytes, *, default_token: str) -> Access:
     if not isinstance(answer, dict):
         raise SignallingError("access answer is not a JSON object")
     transport = answer.get("transport")
-    if transport != "whip":
+    if not isinstance(transport, str) or transport not in URL_SCHEMES:
         raise SignallingError(
-            f"access answer 'transport' is {transport!r}; this device speaks 'whip'"
+            f"access answer 'transport' is {transport!r}; this device speaks 'whip' or 'janus'"
         )
     url = answer.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise SignallingError("access answer 'url' is missing or not an http(s) URL")
+    schemes = URL_SCHEMES[transport]
+    if not isinstance(url, str) or not url.startswith(schemes):
+        raise SignallingError(
+            f"access answer 'url' is missing or not a {' or '.join(schemes)} URL, "
+            f"as 'transport' {transport!r} needs"
+        )
+    room = answer.get("room")
+    if room is not None and (isinstance(room, bool) or not isinstance(room, int) or room < 1):
+        raise SignallingError("access answer 'room' is not a positive integer")
     token = answer.get("token", default_token)
     if not isinstance(token, str) or not token:
         raise SignallingError("access answer 'token' is not a string")
@@ -180,4 +194,4 @@ def parse_access_answer(payload: bytes, *, default_token: str) -> Access:
             ice_server_from_dict(server, where=f"iceServers[{i}]")
         except ValueError as exc:
             raise SignallingError(f"access answer {exc}") from None
-    return Access("whip", url, token, tuple(servers))
+    return Access(transport, url, token, tuple(servers), room)

@@ -6,6 +6,7 @@ or over an in-memory transport in tests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,6 +24,20 @@ class PublishedTracks:
     audio: MediaStreamTrack | None = None
     offer_video: bool = True
     offer_audio: bool = True
+    #: Talk-back: when set, audio is offered sendrecv and the server's audio track is
+    #: handed to this callback once the answer is applied (once per connection).
+    on_remote_audio: Callable[[MediaStreamTrack], None] | None = None
+
+
+@dataclass(frozen=True)
+class OutboundStats:
+    """What one sender has sent on the current connection (from aiortc's getStats)."""
+
+    kind: str
+    packets_sent: int
+    bytes_sent: int
+    #: Seconds, from the far end's last RTCP receiver report; None before the first one.
+    round_trip_time: float | None
 
 
 class Connection(Protocol):

@@ -20,11 +20,21 @@ MAX_RETRY_AFTER = 600.0
 
 
 async def read_limited(response: aiohttp.ClientResponse, limit: int, *, what: str) -> bytes:
-    """Read at most ``limit`` bytes of a body; a larger one is a SignallingError, not a hang."""
-    body = await response.content.read(limit + 1)
+    """Read the whole body, at most ``limit`` bytes; a larger one is a SignallingError.
+
+    ``StreamReader.read(n)`` returns what has arrived so far, up to ``n``: one call
+    would truncate an answer that came in several TCP segments, so read until the end
+    of the body or one byte past the limit, never more.
+    """
+    body = bytearray()
+    while len(body) <= limit:
+        chunk = await response.content.read(limit + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
     if len(body) > limit:
         raise SignallingError(f"{what} is larger than {limit} bytes")
-    return body
+    return bytes(body)
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
@@ -33,7 +43,8 @@ def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None)
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # isdigit() alone accepts '²' and other Unicode digits that float() refuses.
+    if value.isascii() and value.isdigit():
         return min(float(value), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(value)

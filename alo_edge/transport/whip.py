@@ -26,8 +26,9 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from alo_edge.errors import SignallingError, TransportError
+from alo_edge.media.passthrough import answer_keyframe_requests, request_keyframe
 from alo_edge.session.access import Access
-from alo_edge.transport.base import PublishedTracks
+from alo_edge.transport.base import OutboundStats, PublishedTracks
 from alo_edge.transport.http import (
     HTTP_TIMEOUT,
     MAX_SDP_BYTES,
@@ -40,6 +41,8 @@ from alo_edge.transport.ice import ice_server_from_dict, rtc_configuration
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
+#: A lab (alo-edge's or any server that wants them) names its state-report URL so.
+EVENTS_REL = "urn:x-alo-edge:events"
 DELETE_TIMEOUT = aiohttp.ClientTimeout(total=2)
 LIVENESS_POLL = 0.5
 _LINK_ICE_SERVER = re.compile(r"<([^>]+)>\s*;(.*?)(?:,(?=\s*<)|$)")
@@ -99,6 +102,7 @@ class WhipTransport:
         connection = WhipConnection(pc, http, access.token, self._liveness_timeout, self._clock)
         try:
             _add_transceivers(pc, tracks)
+            connection.sending = _sending_kinds(tracks)
             await pc.setLocalDescription(await pc.createOffer())
             answer = await self._post_offer(connection, access, pc.localDescription.sdp, http)
             try:
@@ -108,6 +112,8 @@ class WhipTransport:
                     f"WHIP endpoint sent a malformed SDP answer: {exc!r}"
                 ) from None
             await connection.wait_connected(self._connect_timeout)
+            # A passthrough source is mid-GOP: the new receiver must not wait for its IDR.
+            request_keyframe(tracks.video)
         except BaseException:
             await connection.close()
             raise
@@ -142,6 +148,7 @@ class WhipTransport:
                 links = response.headers.getall("Link", [])
                 if links:
                     self._link_servers = parse_link_ice_servers(links)
+                    connection.events_url = link_target(links, EVENTS_REL, str(response.url))
         except aiohttp.ClientError as exc:
             raise TransportError(f"WHIP endpoint {access.url} unreachable: {exc}") from None
         except TimeoutError:
@@ -152,16 +159,39 @@ class WhipTransport:
             raise SignallingError("WHIP answer is not UTF-8 text") from None
 
 
+def _sending_kinds(tracks: PublishedTracks) -> set[str]:
+    pairs = (("video", tracks.video), ("audio", tracks.audio))
+    return {kind for kind, track in pairs if track is not None}
+
+
 def _add_transceivers(pc: RTCPeerConnection, tracks: PublishedTracks) -> None:
     if tracks.offer_video:
         transceiver = pc.addTransceiver("video", direction="sendonly")
         _prefer_h264(transceiver)
+        answer_keyframe_requests(transceiver.sender)
         if tracks.video is not None:
             transceiver.sender.replaceTrack(tracks.video)
-    if tracks.offer_audio:
-        transceiver = pc.addTransceiver("audio", direction="sendonly")
+    talkback = tracks.on_remote_audio
+    if tracks.offer_audio or talkback is not None:
+        direction = "sendonly" if talkback is None else "sendrecv"
+        if not tracks.offer_audio:
+            direction = "recvonly"
+        transceiver = pc.addTransceiver("audio", direction=direction)
         if tracks.audio is not None:
             transceiver.sender.replaceTrack(tracks.audio)
+    if talkback is not None:
+        # Fired while the answer is applied, when the server sends audio back.
+        pc.on("track", lambda track: talkback(track) if track.kind == "audio" else None)
+
+
+def link_target(values: Sequence[str], rel: str, base: str) -> str | None:
+    """The absolute URL of the first ``Link`` whose ``rel`` is ``rel``, if any."""
+    for value in values:
+        for url, params in _LINK_ICE_SERVER.findall(value):
+            rels = re.search(r'rel\s*=\s*"?([^";]+)"?', params)
+            if rels and rel in rels.group(1).split():
+                return urljoin(base, str(url))
+    return None
 
 
 def _prefer_h264(transceiver: RTCRtpTransceiver) -> None:
@@ -185,6 +215,8 @@ class WhipConnection:
         clock: Callable[[], float],
     ) -> None:
         self.resource_url: str | None = None
+        #: Where the server takes the device's state reports (a ``Link`` in the answer).
+        self.events_url: str | None = None
         self._pc = pc
         self._http = http
         self._token = token
@@ -192,6 +224,9 @@ class WhipConnection:
         self._clock = clock
         self._state_changed = asyncio.Event()
         self._close_task: asyncio.Task[None] | None = None
+        #: Kinds whose track we send; aiortc ends a sender's track silently, so these
+        #: are checked for life rather than trusted.
+        self.sending: set[str] = set()
         pc.on("connectionstatechange", self._state_changed.set)
 
     async def wait_connected(self, within: float) -> None:
@@ -215,6 +250,9 @@ class WhipConnection:
             state = self._pc.connectionState
             if state in ("failed", "closed"):
                 return f"the server ended the session (peer connection {state})"
+            ended = self._ended_track_kind()
+            if ended:
+                return f"the published {ended} track ended; reconnecting to restart it"
             report = await self._latest_receiver_report()
             now = self._clock()
             if report is None or report != last_report:
@@ -226,10 +264,20 @@ class WhipConnection:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._state_changed.wait(), LIVENESS_POLL)
 
+    def _sending_transceivers(self) -> list[RTCRtpTransceiver]:
+        return [t for t in self._pc.getTransceivers() if t.kind in self.sending]
+
+    def _ended_track_kind(self) -> str | None:
+        for transceiver in self._sending_transceivers():
+            track = transceiver.sender.track
+            if track is None or track.readyState == "ended":
+                return str(transceiver.kind)
+        return None
+
     async def _latest_receiver_report(self) -> object:
         # Each receiver report replaces the remote-inbound-rtp entry with a new timestamp,
         # so the set of those timestamps changes exactly when a report arrived.
-        senders = [s for s in self._pc.getSenders() if s.track is not None]
+        senders = [t.sender for t in self._sending_transceivers()]
         if not senders:
             return None
         stamps = []
@@ -239,10 +287,35 @@ class WhipConnection:
                     stamps.append((stats.kind, stats.timestamp))
         return tuple(sorted(stamps))
 
+    @property
+    def events_target(self) -> tuple[str, str] | None:
+        """``(url, bearer token)`` for the device's state reports, if the server named a URL."""
+        return None if self.events_url is None else (self.events_url, self._token)
+
+    async def outbound_stats(self) -> list[OutboundStats]:
+        """Packets and bytes sent and the round-trip time, per sending track."""
+        result = []
+        for sender in self._pc.getSenders():
+            if sender.track is None:
+                continue
+            sent, rtt = None, None
+            for stats in (await sender.getStats()).values():
+                if stats.type == "outbound-rtp":
+                    sent = stats
+                elif stats.type == "remote-inbound-rtp":
+                    rtt = stats.roundTripTime
+            if sent is not None:
+                result.append(OutboundStats(sent.kind, sent.packetsSent, sent.bytesSent, rtt))
+        return result
+
     async def replace_tracks(self, tracks: PublishedTracks) -> None:
+        self.sending = _sending_kinds(tracks)
         for transceiver in self._pc.getTransceivers():
             if transceiver.kind == "video":
+                changed = transceiver.sender.track is not tracks.video
                 transceiver.sender.replaceTrack(tracks.video)
+                if changed:
+                    request_keyframe(tracks.video)
             elif transceiver.kind == "audio":
                 transceiver.sender.replaceTrack(tracks.audio)
 

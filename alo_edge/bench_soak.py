@@ -1,0 +1,237 @@
+"""``scripts/bench soak --cycles N``: N forced reconnects, and whether anything leaked.
+
+A device that reconnects a few times a day for years must end each cycle holding what
+it held before: the same open file descriptors, asyncio tasks and threads, and memory
+that does not creep. This benchmark runs a device (synthetic 320x240 video and tone,
+the WHIP transport, the supervisor, exactly as ``alo-edge run`` builds them) in this
+process against ``alo-edge lab`` in a child process, so the figures are the device's
+alone, and forces N reconnect cycles with ``reconnect_now()``. Each cycle closes the
+old peer connection, opens a new one, and waits until the lab decodes video from it,
+so every cycle is a real one.
+
+It prints one JSON object: the resources at the first connect, after ``--warmup``
+cycles and after the last cycle, and the growth between the last two. The warm-up is
+there because the first hundred or so cycles fill pools that then stay as they are:
+glibc's malloc arenas (each encoder thread gets one), and asyncio's default executor,
+where aiortc encodes, which starts threads on demand up to its bound. Tasks still
+closing a peer connection are given a bounded moment to finish before the end is
+measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from alo_edge.api import AloVideo
+from alo_edge.config import config_from_dict
+from alo_edge.events import Event
+from alo_edge.secret_files import write_private_file
+
+CHANNEL = "soak"
+CYCLE_TIMEOUT = 20.0
+SETTLE_TIMEOUT = 5.0
+LAB_START_TIMEOUT = 10.0
+
+
+def resources() -> dict[str, int]:
+    """RSS (KiB), open fds, asyncio tasks, Python threads (and those of asyncio's executor)
+    and OS threads of this process."""
+    status = dict(
+        line.split(":", 1)
+        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines()
+        if ":" in line
+    )
+    return {
+        "rss_kib": int(status["VmRSS"].split()[0]),
+        "fds": len(os.listdir("/proc/self/fd")),
+        "tasks": len(asyncio.all_tasks()),
+        "threads": threading.active_count(),
+        # asyncio's default executor (aiortc encodes there) grows on demand up to a bound.
+        "executor_threads": sum(t.name.startswith("asyncio_") for t in threading.enumerate()),
+        "os_threads": int(status["Threads"]),
+    }
+
+
+class StateWaiter:
+    """Wakes a waiter on each CONNECTED of the session."""
+
+    def __init__(self, video: AloVideo) -> None:
+        self.connected = asyncio.Event()
+        self.errors: list[str] = []
+        video.events.add_event_listener("onConnectionChange", self._on_change)
+
+    def _on_change(self, event: Event) -> None:
+        state = event.detail["state"]
+        if state == AloVideo.CONNECTION_STATUS_CONNECTED:
+            self.connected.set()
+        elif state == AloVideo.CONNECTION_STATUS_ERROR:
+            self.errors.append(str(event.detail.get("message")))
+
+
+async def _frames(lab_url: str, http: Any) -> int:
+    async with http.get(f"{lab_url}/api/channels") as response:
+        body = await response.json()
+    frames: int = body["channels"].get(CHANNEL, {}).get("framesDecoded", 0)
+    return frames
+
+
+async def _cycle(video: AloVideo, waiter: StateWaiter, lab_url: str, http: Any) -> None:
+    """Force one reconnect and return once the new connection delivers video."""
+    before = await _frames(lab_url, http)
+    waiter.connected.clear()
+    video.reconnect_now()
+    await asyncio.wait_for(waiter.connected.wait(), CYCLE_TIMEOUT)
+    deadline = time.monotonic() + CYCLE_TIMEOUT
+    while await _frames(lab_url, http) <= before:
+        if time.monotonic() > deadline:
+            raise TimeoutError("no video reached the lab after a reconnect")
+        await asyncio.sleep(0.05)
+
+
+async def _settle(start: dict[str, int]) -> dict[str, int]:
+    """Resources once pending closes have finished (bounded by SETTLE_TIMEOUT)."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while True:
+        gc.collect()
+        now = resources()
+        settled = all(now[key] <= start[key] for key in ("fds", "tasks", "threads"))
+        if settled or time.monotonic() > deadline:
+            return now
+        await asyncio.sleep(0.1)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _start_lab(state_dir: Path, http: Any) -> tuple[asyncio.subprocess.Process, str]:
+    """``alo-edge lab`` on a free loopback port, once it answers; returns it and its URL."""
+    port = _free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "alo_edge.cli", "lab", "--listen", f"127.0.0.1:{port}",
+        "--state-dir", str(state_dir),
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + LAB_START_TIMEOUT
+    while True:
+        try:
+            async with http.get(f"{url}/api/channels") as response:
+                if response.status == 200:
+                    return process, url
+        except aiohttp.ClientError:
+            pass  # not listening yet
+        if process.returncode is not None or time.monotonic() > deadline:
+            await _stop_lab(process)
+            raise RuntimeError("the lab did not start")
+        await asyncio.sleep(0.1)
+
+
+async def _stop_lab(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), LAB_START_TIMEOUT)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def soak(cycles: int, warmup: int) -> dict[str, Any]:
+    """Run the soak and return its report."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="alo-edge-soak-") as tmp:
+        async with aiohttp.ClientSession() as http:
+            lab, lab_url = await _start_lab(Path(tmp) / "lab", http)
+            try:
+                return await _soak_device(cycles, warmup, lab_url, Path(tmp), http, started)
+            finally:
+                await _stop_lab(lab)
+
+
+async def _soak_device(
+    cycles: int, warmup: int, lab_url: str, tmp: Path, http: Any, started: float
+) -> dict[str, Any]:
+    from alo_edge.app import build_video  # the device exactly as `alo-edge run` builds it
+    from alo_edge.lab import mint_token  # only the bench needs it
+
+    secret = (tmp / "lab" / "secret").read_text(encoding="utf-8").strip()
+    token_file = tmp / "token"
+    write_private_file(token_file, mint_token(secret, "soak", 600, time.time()))
+    config = config_from_dict(
+        {
+            "device": {"user_id": "soak"},
+            "alo": {
+                "access_url": f"{lab_url}/v1/video/access",
+                "channel": CHANNEL,
+                "token_file": str(token_file),
+            },
+            "network": {"host_addresses": ["127.0.0.1"]},
+            "video": {"source": "synthetic", "width": 320, "height": 240, "fps": 30},
+            "audio": {"source": "synthetic"},
+        }
+    )
+    video = build_video(config)
+    waiter = StateWaiter(video)
+    await video.connect(CHANNEL)
+    try:
+        await asyncio.wait_for(waiter.connected.wait(), CYCLE_TIMEOUT)
+        first = resources()
+        for _ in range(warmup):
+            await _cycle(video, waiter, lab_url, http)
+        start = await _settle(resources())
+        for _ in range(cycles):
+            await _cycle(video, waiter, lab_url, http)
+        end = await _settle(start)
+    finally:
+        await video.disconnect()
+        for source in video.media_sources:
+            source.stop()
+    return {
+        "benchmark": "soak",
+        "cycles": cycles,
+        "warmup_cycles": warmup,
+        "seconds": round(time.monotonic() - started, 1),
+        "errors": len(waiter.errors),
+        "first_connect": first,
+        "start": start,
+        "end": end,
+        "growth": {key: end[key] - start[key] for key in start},
+        "rss_growth_mib": round((end["rss_kib"] - start["rss_kib"]) / 1024, 2),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the soak and print its JSON object on stdout."""
+    parser = argparse.ArgumentParser(prog="scripts/bench soak", description=__doc__.splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=200, help="forced reconnects (default 200)")
+    parser.add_argument(
+        "--warmup", type=int, default=100, help="cycles before the start figures (default 100)"
+    )
+    args = parser.parse_args(argv)
+    if args.cycles < 1 or args.warmup < 0:
+        parser.error("--cycles must be at least 1 and --warmup at least 0")
+    print(json.dumps(asyncio.run(soak(args.cycles, args.warmup)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

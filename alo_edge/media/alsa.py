@@ -1,0 +1,265 @@
+"""HARDWARE: ALSA capture (the microphone) and playback (talk-back) through pyalsaaudio.
+
+Capture runs in a thread reading 20 ms periods, paced by the clock: a sound card
+blocks each read until the period is recorded, but ALSA ``type file`` devices (the
+tests', and any plugin reading from a file) return data at once, and a microphone
+that runs ahead of real time would flood aiortc's Opus encoder. Each 20 ms frame
+crosses into asyncio through one :class:`~alo_edge.media.bridge.ThreadBridge`.
+
+Playback is the mirror image: the transport hands each decoded remote frame to the
+sink on the event loop, which resamples it to the device's format and queues it,
+bounded, for a writer thread that feeds the device.
+
+pyalsaaudio is imported inside functions only (``pip install 'alo-edge[pi]'``; it
+builds against libasound2-dev with gcc), so this module imports anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+import av
+import numpy as np
+from av.frame import Frame
+
+from alo_edge.errors import HardwareError
+from alo_edge.media.bridge import BridgedTrack, ThreadBridge
+from alo_edge.media.tracks import TrackSlot
+
+logger = logging.getLogger(__name__)
+
+PTIME = 0.020
+#: 200 ms of audio: the loop may stall that long before the oldest frame is dropped.
+QUEUE_FRAMES = 10
+JOIN_SECONDS = 2.0
+#: A capture this far behind the clock (a stalled read) restarts pacing from now.
+MAX_LAG_SECONDS = 0.5
+MISSING_PYALSAAUDIO = (
+    "pyalsaaudio is not installed: pip install 'alo-edge[pi]' "
+    "(it builds against libasound2-dev with gcc)"
+)
+
+
+def _alsaaudio() -> Any:
+    try:
+        import alsaaudio
+    except ImportError as exc:
+        raise HardwareError(f"{MISSING_PYALSAAUDIO} ({exc})") from None
+    return alsaaudio
+
+
+def _open_pcm(kind: str, device: str, rate: int, channels: int, period: int) -> Any:
+    alsaaudio = _alsaaudio()
+    pcm_type = alsaaudio.PCM_CAPTURE if kind == "capture" else alsaaudio.PCM_PLAYBACK
+    try:
+        return alsaaudio.PCM(
+            pcm_type,
+            alsaaudio.PCM_NORMAL,
+            device=device,
+            rate=rate,
+            channels=channels,
+            format=alsaaudio.PCM_FORMAT_S16_LE,
+            periodsize=period,
+        )
+    except alsaaudio.ALSAAudioError as exc:
+        what = "microphone" if kind == "capture" else "speaker"
+        raise HardwareError(f"ALSA {what} {device!r} cannot be opened: {exc}") from None
+
+
+def _layout(channels: int) -> str:
+    return "mono" if channels == 1 else "stereo"
+
+
+class AlsaSource:
+    """The ``alsa`` audio source: ``device`` at ``rate`` Hz, ``channels``, 20 ms frames.
+
+    :meth:`start` opens the device (HardwareError when it is missing), :meth:`stop`
+    closes it; :meth:`restart` does both without ending the track. While muted the
+    frames carry silence and keep their pace.
+    """
+
+    kind = "audio"
+
+    def __init__(self, device: str = "default", rate: int = 48_000, channels: int = 1) -> None:
+        self._device = device
+        self._rate = rate
+        self._channels = channels
+        self._samples = int(rate * PTIME)
+        self._bridge: ThreadBridge[Frame] = ThreadBridge(QUEUE_FRAMES)
+        self._pcm: Any = None
+        self._reader: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._sent = 0  # samples handed out, across restarts: pts never goes back
+        self.muted = False
+        self._tracks = TrackSlot(lambda: BridgedTrack("audio", self._bridge))
+
+    @property
+    def device_id(self) -> str:
+        return f"alsa:{self._device}"
+
+    @property
+    def track(self) -> BridgedTrack:
+        return self._tracks.get()
+
+    @property
+    def last_frame_at(self) -> float | None:
+        return self._bridge.last_item_at
+
+    def set_muted(self, muted: bool) -> None:
+        """Send silence instead of the microphone (the track stays live and paced)."""
+        self.muted = muted
+
+    async def start(self) -> None:
+        """Open the microphone and start capturing; HardwareError when it is missing."""
+        self._bridge.attach(asyncio.get_running_loop())
+        await asyncio.to_thread(self._open)
+
+    async def restart(self) -> None:
+        """Close and reopen the device (it stopped delivering); the track stays live."""
+        await asyncio.to_thread(self._close)
+        self._bridge.clear()
+        await asyncio.to_thread(self._open)
+
+    def stop(self) -> None:
+        self._tracks.stop()
+        self._close()
+
+    def _open(self) -> None:
+        self._pcm = _open_pcm("capture", self._device, self._rate, self._channels, self._samples)
+        self._stopping.clear()
+        self._reader = threading.Thread(
+            target=self._capture, args=(self._pcm,), name=f"alsa {self._device}", daemon=True
+        )
+        self._reader.start()
+        logger.info("microphone %s: %d Hz, %d channel(s)", self._device, self._rate, self._channels)
+
+    def _close(self) -> None:
+        reader, self._reader = self._reader, None
+        self._stopping.set()
+        if reader is not None:
+            reader.join(JOIN_SECONDS)
+        pcm, self._pcm = self._pcm, None
+        if pcm is not None and (reader is None or not reader.is_alive()):
+            pcm.close()
+
+    def _capture(self, pcm: Any) -> None:
+        frame_bytes = self._samples * self._channels * 2
+        pending = bytearray()
+        started = time.monotonic()
+        paced = 0
+        try:
+            while not self._stopping.is_set():
+                length, data = pcm.read()
+                if length <= 0:
+                    continue  # an overrun (-EPIPE): alsa-lib has recovered, read on
+                pending += data
+                while len(pending) >= frame_bytes and not self._stopping.is_set():
+                    chunk = bytes(pending[:frame_bytes])
+                    del pending[:frame_bytes]
+                    paced += self._samples
+                    due = started + paced / self._rate
+                    lag = time.monotonic() - due
+                    if lag > MAX_LAG_SECONDS:
+                        started = time.monotonic() - paced / self._rate
+                    elif lag < 0 and self._stopping.wait(-lag):
+                        return
+                    self._bridge.push(self._frame(chunk))
+        except Exception as exc:  # ALSAAudioError, and the device vanishing under us
+            logger.warning("microphone %s stopped delivering: %s", self._device, exc)
+
+    def _frame(self, chunk: bytes) -> av.AudioFrame:
+        samples = np.frombuffer(chunk, dtype="<i2").reshape(1, -1)
+        if self.muted:
+            samples = np.zeros_like(samples)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout=_layout(self._channels))
+        frame.sample_rate = self._rate
+        frame.pts = self._sent
+        frame.time_base = fractions.Fraction(1, self._rate)
+        self._sent += self._samples
+        return frame
+
+
+class AlsaPlaybackSink:
+    """Plays remote audio (talk-back) on ALSA ``device`` at ``rate`` Hz, ``channels``.
+
+    An :class:`~alo_edge.media.base.AudioSink`: the transport calls :meth:`write` on
+    the event loop with every decoded frame of the remote track. Frames are resampled
+    to the device's format there and cross to a writer thread through a bounded
+    queue; when the device falls behind the oldest are dropped and counted.
+    """
+
+    def __init__(self, device: str = "default", rate: int = 48_000, channels: int = 1) -> None:
+        self._device = device
+        self._rate = rate
+        self._channels = channels
+        self._pcm: Any = None
+        self._resampler = av.AudioResampler(format="s16", layout=_layout(channels), rate=rate)
+        self._writes: queue.Queue[bytes] = queue.Queue(QUEUE_FRAMES * 2)
+        self._writer: threading.Thread | None = None
+        self._stopping = threading.Event()
+        #: Bytes handed to the device so far, and chunks dropped because it fell behind.
+        self.written = 0
+        self.dropped = 0
+
+    @property
+    def device_id(self) -> str:
+        return f"alsa:{self._device}"
+
+    async def start(self) -> None:
+        """Open the speaker; HardwareError when it is missing."""
+        period = int(self._rate * PTIME)
+        self._pcm = await asyncio.to_thread(
+            _open_pcm, "playback", self._device, self._rate, self._channels, period
+        )
+        self._stopping.clear()
+        self._writer = threading.Thread(
+            target=self._write, args=(self._pcm,), name=f"alsa-play {self._device}", daemon=True
+        )
+        self._writer.start()
+
+    def write(self, frame: av.AudioFrame) -> None:
+        """Queue ``frame`` for playback (ignored until :meth:`start` and after :meth:`stop`)."""
+        if self._writer is None:
+            return
+        bytes_per_sample = 2 * self._channels
+        for out in self._resampler.resample(frame):
+            self._enqueue(bytes(out.planes[0])[: out.samples * bytes_per_sample])
+
+    def stop(self) -> None:
+        writer, self._writer = self._writer, None
+        self._stopping.set()
+        if writer is not None:
+            writer.join(JOIN_SECONDS)
+        pcm, self._pcm = self._pcm, None
+        if pcm is not None and (writer is None or not writer.is_alive()):
+            pcm.close()
+
+    def _enqueue(self, data: bytes) -> None:
+        # The loop side of the crossing: never block the loop; drop the oldest when full.
+        while True:
+            try:
+                self._writes.put_nowait(data)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._writes.get_nowait()
+                    self.dropped += 1
+
+    def _write(self, pcm: Any) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    data = self._writes.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                pcm.write(data)
+                self.written += len(data)
+        except Exception as exc:  # ALSAAudioError, the device vanishing under us
+            logger.warning("speaker %s stopped playing: %s", self._device, exc)

@@ -1,0 +1,102 @@
+"""Talk-back: the operator's audio, received on the live connection, played on a sink.
+
+Each connection that negotiated talk-back hands over the server's audio track once
+(``PublishedTracks.on_remote_audio``); a reconnect hands over a new one, which
+replaces the old reader. Frames go to the :class:`~alo_edge.media.base.AudioSink`
+as they are decoded; the sink paces and buffers (a loudspeaker plays in real time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from alo_edge.errors import HardwareError
+from alo_edge.media.base import AudioSink
+
+logger = logging.getLogger(__name__)
+
+
+class TalkbackPlayer:
+    """Reads the current connection's talk-back track into an :class:`AudioSink`.
+
+    Its one reader task is owned here: replaced by :meth:`play`, ended by :meth:`stop`.
+    """
+
+    def __init__(self, sink: AudioSink) -> None:
+        self.sink = sink
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Decoded talk-back frames handed to the sink since start.
+        self.frames_played = 0
+        #: ``time.monotonic()`` of the last frame handed to the sink (None: none yet).
+        self.last_frame_at: float | None = None
+
+    def play(self, track: MediaStreamTrack) -> None:
+        """Play ``track`` from now on (a new connection's track replaces the old one's)."""
+        for older in self._tasks:
+            older.cancel()
+        task = asyncio.create_task(self._read(track), name="alo-edge talk-back")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        logger.info("talk-back: playing the server's audio")
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return  # the connection closed; the next one brings a new track
+            if not isinstance(frame, av.AudioFrame):
+                continue
+            self.sink.write(frame)
+            self.frames_played += 1
+            self.last_frame_at = time.monotonic()
+
+    async def stop(self) -> None:
+        """End the reader (the sink itself belongs to whoever built it)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class AloVideoLike(Protocol):
+    """What the speaker component needs from a session (``AloVideo`` is one)."""
+
+    @property
+    def talkback(self) -> TalkbackPlayer | None: ...
+
+
+class TalkbackSpeaker:
+    """The session component that opens the talk-back sink before the session connects.
+
+    A missing speaker is logged, not fatal (a door whose speaker is gone is still worth
+    seeing); talk-back frames are then dropped by the unopened sink.
+    """
+
+    def __init__(self) -> None:
+        self._sink: AudioSink | None = None
+
+    async def start(self, video: AloVideoLike) -> None:
+        player = video.talkback
+        if player is None:
+            return
+        self._sink = player.sink
+        start: Callable[[], Awaitable[None]] | None = getattr(self._sink, "start", None)
+        if start is None:
+            return
+        try:
+            await start()
+        except HardwareError as exc:
+            logger.warning("talk-back speaker unavailable: %s", exc)
+
+    async def stop(self) -> None:
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            sink.stop()

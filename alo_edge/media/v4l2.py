@@ -1,0 +1,131 @@
+"""USB cameras through PyAV's ``v4l2`` input, encoded by aiortc.
+
+A reader thread decodes pictures from the device (raw YUYV or MJPEG, whatever the
+camera gives) and hands them to the event loop through one
+:class:`~alo_edge.media.bridge.ThreadBridge`; aiortc encodes them to H.264. Any
+FFmpeg input can stand in for the device (tests use ``lavfi`` ``testsrc``); inputs
+that produce pictures faster than real time are paced to their own timestamps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any
+
+import av
+from av.frame import Frame
+
+from alo_edge.errors import HardwareError
+from alo_edge.media.bridge import BridgedTrack, ThreadBridge
+from alo_edge.media.passthrough import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
+from alo_edge.media.tracks import TrackSlot
+
+logger = logging.getLogger(__name__)
+
+#: Raw pictures are large; a couple queued is enough to absorb a busy loop.
+QUEUE_FRAMES = 3
+JOIN_SECONDS = 2.0
+
+
+class V4l2Source:
+    """The ``v4l2`` video source: ``device`` (``/dev/video0``) at width x height, fps."""
+
+    kind = "video"
+
+    def __init__(
+        self, device: str, width: int, height: int, fps: int, *, input_format: str = "v4l2"
+    ) -> None:
+        self._device = device
+        self._width = width
+        self._height = height
+        self._fps = fps
+        self._input_format = input_format
+        self._bridge: ThreadBridge[Frame] = ThreadBridge(QUEUE_FRAMES)
+        self._container: Any = None
+        self._reader: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._epoch = time.monotonic()
+        self._tracks = TrackSlot(lambda: BridgedTrack("video", self._bridge))
+
+    @property
+    def device_id(self) -> str:
+        return self._device
+
+    @property
+    def track(self) -> BridgedTrack:
+        return self._tracks.get()
+
+    @property
+    def last_frame_at(self) -> float | None:
+        return self._bridge.last_item_at
+
+    async def start(self) -> None:
+        """Open the device and start reading; HardwareError when it cannot be opened."""
+        self._bridge.attach(asyncio.get_running_loop())
+        await asyncio.to_thread(self._open)
+
+    async def restart(self) -> None:
+        """Close and reopen the device (it stopped delivering); the track stays live."""
+        await asyncio.to_thread(self._close)
+        self._bridge.clear()
+        await asyncio.to_thread(self._open)
+
+    def stop(self) -> None:
+        self._tracks.stop()
+        self._close()
+
+    def _open(self) -> None:
+        options = {}
+        if self._input_format == "v4l2":
+            options = {"video_size": f"{self._width}x{self._height}", "framerate": str(self._fps)}
+        try:
+            container = av.open(self._device, format=self._input_format, options=options)
+        except (OSError, av.error.FFmpegError) as exc:
+            raise HardwareError(f"camera {self._device} cannot be opened: {exc}") from None
+        self._container = container
+        self._stopping.clear()
+        self._reader = threading.Thread(
+            target=self._read, args=(container,), name=f"v4l2 {self._device}", daemon=True
+        )
+        self._reader.start()
+        logger.info("camera %s opened (%s)", self._device, self._input_format)
+
+    def _close(self) -> None:
+        reader, self._reader = self._reader, None
+        self._stopping.set()
+        if reader is not None:
+            reader.join(JOIN_SECONDS)
+            if reader.is_alive():
+                # A wedged driver can block a read forever; the thread is a daemon.
+                logger.warning(
+                    "camera %s reader did not stop within %s s", self._device, JOIN_SECONDS
+                )
+        container, self._container = self._container, None
+        if container is not None and (reader is None or not reader.is_alive()):
+            container.close()
+
+    def _read(self, container: Any) -> None:
+        started: float | None = None
+        first_time = 0.0
+        try:
+            for frame in container.decode(video=0):
+                if self._stopping.is_set():
+                    return
+                if started is None:
+                    started, first_time = time.monotonic(), frame.time or 0.0
+                elif frame.time is not None:
+                    # A real device blocks until its next picture; a file or lavfi would
+                    # race ahead of real time without this.
+                    wait = started + (frame.time - first_time) - time.monotonic()
+                    if wait > 0 and self._stopping.wait(wait):
+                        return
+                frame.pts = int((time.monotonic() - self._epoch) * VIDEO_CLOCK_RATE)
+                frame.time_base = VIDEO_TIME_BASE
+                self._bridge.push(frame)
+        except (OSError, av.error.FFmpegError) as exc:
+            logger.warning("camera %s stopped delivering: %s", self._device, exc)
+        else:
+            logger.warning("camera %s: end of stream", self._device)

@@ -1,0 +1,284 @@
+"""Two network namespaces joined by veth, and the faults a consumer network inflicts on them.
+
+The device runs in one namespace, the lab (and any gate in front of it) in the other,
+each process started with ``ip netns exec``. Faults are applied where FIELD-NOTES says
+they behave like a real network:
+
+- drops (blackhole, random loss) at the netdev *ingress* hook of both ends, so a
+  sender's ``send()`` still succeeds and the packets vanish on the way, as on Wi-Fi;
+- bandwidth with a tbf qdisc on the device's egress (its uplink);
+- link down/up on the device's interface; coming back, the test plays dhcpcd and
+  puts the default route back, which is what a Pi's network stack does.
+
+Addresses come from 198.18.0.0/15, the block set aside for benchmarking on isolated
+networks: the namespaces have no route anywhere else, so nothing leaves them. The
+device namespace gets its own resolv.conf (``/etc/netns/NAME``) naming 127.0.0.1, so a
+name lookup there is answered "unreachable" inside the namespace.
+
+Every name starts with ``aloedge-t-<pid>-`` so a run can remove what a killed run left
+behind without touching a run still in progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+PREFIX = "aloedge-t-"
+DEVICE_ADDRESS = "198.18.0.1"
+LAB_ADDRESS = "198.18.0.2"
+PREFIX_LENGTH = 24
+DEVICE_IF = "vdev"
+LAB_IF = "vlab"
+NETNS_RUN = Path("/run/netns")
+NETNS_ETC = Path("/etc/netns")
+COMMAND_TIMEOUT = 10.0
+_CLONE_NEWNET = 0x40000000
+
+T = TypeVar("T")
+
+
+def available() -> str | None:
+    """Why this machine cannot run the fault tier, or None when it can."""
+    if os.geteuid() != 0:
+        return "the fault tier needs root (network namespaces, nftables, tc)"
+    for tool in ("ip", "nft", "tc"):
+        if shutil.which(tool) is None:
+            return f"the fault tier needs {tool!r} (apt-get install iproute2 nftables)"
+    return None
+
+
+def sh(*args: str, stdin: str | None = None) -> str:
+    """Run one command to completion; a failure raises with its stderr."""
+    result = subprocess.run(
+        list(args),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}): {result.stderr}")
+    return result.stdout
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _kill_namespace_processes(namespace: str) -> None:
+    # By PID, one at a time: only processes living inside a namespace of ours.
+    with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+        for raw in sh("ip", "netns", "pids", namespace).split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(raw), signal.SIGKILL)
+
+
+def delete_namespace(namespace: str) -> None:
+    """Kill what still runs inside ``namespace``, delete it and its /etc/netns directory."""
+    _kill_namespace_processes(namespace)
+    with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+        sh("ip", "netns", "delete", namespace)
+    shutil.rmtree(NETNS_ETC / namespace, ignore_errors=True)
+
+
+def remove_leftovers() -> list[str]:
+    """Delete namespaces of earlier runs whose owning process is gone; returns their names."""
+    removed = []
+    names = [p.name for p in NETNS_RUN.iterdir()] if NETNS_RUN.is_dir() else []
+    names += [p.name for p in NETNS_ETC.iterdir()] if NETNS_ETC.is_dir() else []
+    for name in sorted(set(names)):
+        if not name.startswith(PREFIX):
+            continue
+        owner = name[len(PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and _pid_alive(int(owner)):
+            continue
+        delete_namespace(name)
+        removed.append(name)
+    return removed
+
+
+def run_in_netns(namespace: str, function: Callable[[], T], timeout: float) -> T:
+    """Call ``function`` on a thread that joined ``namespace``'s network stack.
+
+    A socket belongs to the namespace of the thread that creates it, so HTTP from
+    that thread reaches addresses that exist only inside the namespace.
+    """
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(NETNS_RUN / namespace, os.O_RDONLY)
+            try:
+                if libc.setns(fd, _CLONE_NEWNET) != 0:
+                    errno = ctypes.get_errno()
+                    raise OSError(errno, f"setns({namespace}): {os.strerror(errno)}")
+            finally:
+                os.close(fd)
+            outcome["value"] = function()
+        except BaseException as error:  # handed to the caller's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name=f"netns-{namespace}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"call inside {namespace} took longer than {timeout:g} s")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
+
+
+_RULESET = """
+table netdev aloedge {{
+    counter syns {{}}
+    chain ingress {{
+        type filter hook ingress device "{device}" priority 0; policy accept;
+        {count}
+        jump faults
+    }}
+    chain faults {{
+    }}
+}}
+"""
+
+
+class NetPair:
+    """The device namespace and the lab namespace, joined by one veth pair."""
+
+    def __init__(self, tag: str, lab_port: int) -> None:
+        base = f"{PREFIX}{os.getpid()}-{tag}"
+        self.device_ns = f"{base}-dev"
+        self.lab_ns = f"{base}-lab"
+        self.lab_port = lab_port
+        self.device_address = DEVICE_ADDRESS
+        self.lab_address = LAB_ADDRESS
+        self._created: list[str] = []
+
+    # --- life cycle --------------------------------------------------------------------
+
+    def create(self) -> None:
+        """Build both namespaces, the link, the addresses, the default route and the hooks."""
+        for namespace in (self.device_ns, self.lab_ns):
+            sh("ip", "netns", "add", namespace)
+            self._created.append(namespace)
+            sh("ip", "-n", namespace, "link", "set", "lo", "up")
+        sh(
+            "ip", "link", "add", DEVICE_IF, "netns", self.device_ns, "type", "veth",
+            "peer", "name", LAB_IF, "netns", self.lab_ns,
+        )  # fmt: skip
+        for namespace, interface, address in (
+            (self.device_ns, DEVICE_IF, self.device_address),
+            (self.lab_ns, LAB_IF, self.lab_address),
+        ):
+            sh("ip", "-n", namespace, "addr", "add", f"{address}/{PREFIX_LENGTH}", "dev", interface)
+            sh("ip", "-n", namespace, "link", "set", interface, "up")
+        self.add_default_route()
+        resolv = NETNS_ETC / self.device_ns / "resolv.conf"
+        resolv.parent.mkdir(parents=True, exist_ok=True)
+        resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n", encoding="utf-8")
+        syn = (
+            f"ip daddr {self.lab_address} tcp dport {self.lab_port} "
+            'tcp flags & (syn | ack) == syn counter name "syns"'
+        )
+        self._nft(self.lab_ns, stdin=_RULESET.format(device=LAB_IF, count=syn))
+        self._nft(self.device_ns, stdin=_RULESET.format(device=DEVICE_IF, count=""))
+
+    def destroy(self) -> None:
+        """Delete both namespaces (killing anything still inside, by PID)."""
+        for namespace in reversed(self._created):
+            delete_namespace(namespace)
+        self._created.clear()
+
+    # --- processes ---------------------------------------------------------------------
+
+    def in_device(self, *command: str) -> list[str]:
+        """``command`` prefixed to run inside the device namespace."""
+        return ["ip", "netns", "exec", self.device_ns, *command]
+
+    def in_lab(self, *command: str) -> list[str]:
+        """``command`` prefixed to run inside the lab namespace."""
+        return ["ip", "netns", "exec", self.lab_ns, *command]
+
+    def call_in_lab(self, function: Callable[[], T], timeout: float = COMMAND_TIMEOUT) -> T:
+        """Run ``function`` with the lab namespace's network (HTTP to the lab's address)."""
+        return run_in_netns(self.lab_ns, function, timeout)
+
+    # --- faults ------------------------------------------------------------------------
+
+    def blackhole(self) -> None:
+        """Drop every packet arriving at either end; links stay up, nothing is told."""
+        self._set_fault("drop")
+
+    def loss(self, percent: int) -> None:
+        """Drop ``percent`` % of the packets arriving at either end, at random."""
+        self._set_fault(f"numgen random mod 100 < {percent} drop")
+
+    def clear_drops(self) -> None:
+        """Remove a blackhole or a loss rule."""
+        self._set_fault(None)
+
+    def limit_uplink(self, kbit: int) -> None:
+        """Shape the device's uplink to ``kbit`` kbit/s with a token bucket."""
+        sh(
+            "ip", "netns", "exec", self.device_ns, "tc", "qdisc", "replace", "dev", DEVICE_IF,
+            "root", "tbf", "rate", f"{kbit}kbit", "burst", "16kb", "latency", "200ms",
+        )  # fmt: skip
+
+    def clear_uplink_limit(self) -> None:
+        """Remove the token bucket."""
+        sh("ip", "netns", "exec", self.device_ns, "tc", "qdisc", "del", "dev", DEVICE_IF, "root")
+
+    def link_down(self) -> None:
+        """Take the device's interface down (its routes go with it, as when Wi-Fi drops)."""
+        sh("ip", "-n", self.device_ns, "link", "set", DEVICE_IF, "down")
+
+    def link_up(self) -> None:
+        """Bring the interface back and, as dhcpcd would, the default route."""
+        sh("ip", "-n", self.device_ns, "link", "set", DEVICE_IF, "up")
+        self.add_default_route()
+
+    def add_default_route(self) -> None:
+        """The device namespace's default route, through the lab's end of the link."""
+        sh("ip", "-n", self.device_ns, "route", "replace", "default", "via", self.lab_address)
+
+    def syn_count(self) -> int:
+        """TCP connection attempts (SYN, retransmissions included) that reached the lab's port."""
+        listing = json.loads(
+            self._nft(self.lab_ns, "-j", "list", "counter", "netdev", "aloedge", "syns")
+        )
+        for item in listing["nftables"]:
+            if "counter" in item:
+                packets: int = item["counter"]["packets"]
+                return packets
+        raise RuntimeError(f"no counter in {listing}")
+
+    def _set_fault(self, rule: str | None) -> None:
+        for namespace in (self.device_ns, self.lab_ns):
+            commands = "flush chain netdev aloedge faults\n"
+            if rule is not None:
+                commands += f"add rule netdev aloedge faults {rule}\n"
+            self._nft(namespace, stdin=commands)
+
+    @staticmethod
+    def _nft(namespace: str, *args: str, stdin: str | None = None) -> str:
+        if stdin is not None:
+            return sh("ip", "netns", "exec", namespace, "nft", "-f", "-", stdin=stdin)
+        return sh("ip", "netns", "exec", namespace, "nft", *args)

@@ -1,0 +1,218 @@
+"""The fault rig: the lab and a device as processes in their own namespaces, and what they say.
+
+Shared by the pytest fault tier (``tests/faults``) and the matrix (``scripts/faults``),
+so both measure the same thing the same way. Processes are the installed CLI started
+with ``ip netns exec``; they are killed by process group when the rig is closed, and
+the namespaces are deleted after them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from alo_edge.lab import mint_token
+from tests.faults.netlab import NetPair, remove_leftovers
+from tests.helpers import (
+    STEP,
+    Proc,
+    Processes,
+    alo_edge_command,
+    device_config,
+    write_toml,
+)
+
+LAB_PORT = 8080
+GATE_PORT = 8443
+USER = "door-1"
+CHANNEL = "front-door"
+
+
+def _http(method: str, url: str, token: str | None, timeout: float) -> tuple[int, Any]:
+    request = urllib.request.Request(url, method=method)
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read() or b"null")
+
+
+def process_health(pid: int) -> dict[str, int]:
+    """RSS (KiB), threads and open file descriptors of a live process, from /proc."""
+    fields: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
+        name, _, value = line.partition(":")
+        if name == "VmRSS":
+            fields["rss_kib"] = int(value.split()[0])
+        elif name == "Threads":
+            fields["threads"] = int(value)
+    fields["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    return fields
+
+
+class FaultRig:
+    """One lab, one device, one pair of namespaces; :meth:`close` undoes all of it."""
+
+    def __init__(self, workdir: Path, tag: str) -> None:
+        remove_leftovers()
+        self.workdir = workdir
+        self.procs = Processes()
+        self.net = NetPair(tag, LAB_PORT)
+        self.net.create()
+        self.lab: Proc | None = None
+        self.gate: Proc | None = None
+        self.device: Proc | None = None
+        self.state_dir = workdir / "lab-state"
+        self.token_file = workdir / "token"
+        self.lab_url = f"http://{self.net.lab_address}:{LAB_PORT}"
+
+    def close(self) -> None:
+        """Kill every process (by process group), then delete the namespaces."""
+        try:
+            self.procs.cleanup()
+        finally:
+            self.net.destroy()
+
+    # --- the lab -----------------------------------------------------------------------
+
+    def start_lab(self, timeout: float = STEP) -> Proc:
+        """``alo-edge lab`` on the lab's veth address, offering it as its host candidate."""
+        self.lab = self.procs.start(
+            self.net.in_lab(
+                *alo_edge_command(),
+                "lab",
+                "--listen",
+                f"{self.net.lab_address}:{LAB_PORT}",
+                "--host-address",
+                self.net.lab_address,
+                "--state-dir",
+                str(self.state_dir),
+            ),
+            name="lab",
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.lab.running:
+                self.lab.stdout_done()
+                raise AssertionError(f"lab exited:\n{self.lab.stderr.tail()}")
+            with contextlib.suppress(OSError, TimeoutError):
+                if self.lab_request("GET", "/api/channels", timeout=1.0)[0] == 200:
+                    return self.lab
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"lab did not answer within {timeout:g} s")
+            time.sleep(0.05)
+
+    def lab_request(
+        self, method: str, path: str, *, token: str | None = None, timeout: float = 5.0
+    ) -> tuple[int, Any]:
+        """One HTTP request to the lab, made from inside its namespace."""
+        url = f"{self.lab_url}{path}"
+        return self.net.call_in_lab(lambda: _http(method, url, token, timeout), timeout + 1)
+
+    def channel(self) -> dict[str, Any] | None:
+        """The lab's report on the test channel (None before anything was published)."""
+        status, body = self.lab_request("GET", "/api/channels")
+        assert status == 200, body
+        report: dict[str, Any] | None = body["channels"].get(CHANNEL)
+        return report
+
+    def wait_for_channel(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = STEP
+    ) -> dict[str, Any]:
+        """Poll the lab until the channel report satisfies ``predicate``; bounded."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report = self.channel()
+            if report is not None and predicate(report):
+                return report
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"channel after {timeout:g} s: {report}")
+            time.sleep(0.2)
+
+    @property
+    def secret(self) -> str:
+        return (self.state_dir / "secret").read_text(encoding="utf-8").strip()
+
+    def mint(self, ttl_minutes: float = 60.0) -> str:
+        """A token the lab accepts, signed with its secret."""
+        return mint_token(self.secret, USER, ttl_minutes, time.time())
+
+    def write_token(self, token: str) -> None:
+        """Put ``token`` in place atomically (as a rotation would), readable by root only."""
+        staging = self.token_file.with_name(f".{self.token_file.name}.new")
+        staging.write_text(token + "\n", encoding="utf-8")
+        staging.chmod(0o600)
+        os.replace(staging, self.token_file)
+
+    # --- a gate in front of the lab (HTTP faults, TLS) ---------------------------------
+
+    def start_gate(self, *options: str) -> Proc:
+        """``tests.faults.gate`` in the lab namespace, in front of the lab; see its options."""
+        self.gate = self.procs.start(
+            self.net.in_lab(
+                sys.executable,
+                "-m",
+                "tests.faults.gate",
+                "--listen",
+                f"{self.net.lab_address}:{GATE_PORT}",
+                "--upstream",
+                self.lab_url,
+                *options,
+            ),
+            name="gate",
+        )
+        self.gate.wait_for(lambda e: e.get("event") == "listening", what="the gate listening")
+        return self.gate
+
+    def gate_requests(self) -> list[dict[str, Any]]:
+        """Every request the gate has seen so far, oldest first."""
+        assert self.gate is not None
+        return [e for e in self.gate.events.snapshot() if e.get("event") == "request"]
+
+    # --- the device --------------------------------------------------------------------
+
+    def start_device(
+        self,
+        *,
+        reconnect: dict[str, Any] | None = None,
+        access_url: str | None = None,
+        name: str = "device",
+    ) -> Proc:
+        """``alo-edge run --events -`` in the device namespace, pinned to its veth address."""
+        if not self.token_file.exists():
+            self.write_token(self.mint())
+        document = device_config(
+            user_id=USER,
+            channel=CHANNEL,
+            token_file=self.token_file,
+            access_url=access_url or f"{self.lab_url}/v1/video/access",
+            reconnect=reconnect,
+        )
+        document["network"]["host_addresses"] = [self.net.device_address]
+        config = write_toml(self.workdir / f"{name}.toml", document)
+        config.chmod(0o600)
+        self.device = self.procs.start(
+            self.net.in_device(*alo_edge_command(), "run", "-c", str(config), "--events", "-"),
+            name=name,
+        )
+        return self.device
+
+    def device_health(self) -> dict[str, int]:
+        assert self.device is not None
+        return process_health(self.device.pid)
+
+    def signal_lab(self, signum: signal.Signals) -> None:
+        assert self.lab is not None
+        self.lab.signal(signum)

@@ -1,0 +1,69 @@
+"""Network faults between the device and the lab: it notices fast, recovers fast, stays sane."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.faults import scenarios
+from tests.faults.rig import FaultRig
+from tests.faults.scenarios import MIN_FPS, FaultResult
+
+
+def assert_sane(result: FaultResult) -> None:
+    assert result.alive, result
+    assert result.rss_sane, result
+
+
+@pytest.mark.timeout(150)
+def test_blackhole_is_an_error_within_10_s_and_recovers_within_5_s(rig: FaultRig) -> None:
+    # liveness_timeout is the default 8 s: no RTCP receiver report for 8 s = dead link.
+    result = scenarios.blackhole(rig, seconds=30)
+
+    assert result.detect_s is not None, result
+    assert result.detect_s <= 10.0, result
+    assert "RTCP" in result.messages[0], result
+    assert result.recover_s is not None, result
+    assert result.recover_s <= 5.0, result
+    assert_sane(result)
+
+
+@pytest.mark.timeout(150)
+def test_ten_percent_loss_stays_connected_with_video_flowing(rig: FaultRig) -> None:
+    result = scenarios.loss(rig, percent=10, seconds=30)
+
+    assert result.detect_s is None, result  # never left CONNECTED
+    assert result.min_fps is not None, result
+    assert result.min_fps >= MIN_FPS, result
+    assert_sane(result)
+
+
+@pytest.mark.timeout(150)
+def test_a_500_kbit_uplink_stays_connected_with_video_flowing(rig: FaultRig) -> None:
+    result = scenarios.bandwidth(rig, kbit=500, seconds=30)
+
+    assert result.detect_s is None, result
+    assert result.min_fps is not None, result
+    assert result.min_fps >= MIN_FPS, result
+    assert_sane(result)
+
+
+@pytest.mark.timeout(120)
+def test_a_5_s_link_drop_is_bridged_or_healed_within_5_s(rig: FaultRig) -> None:
+    result = scenarios.link_down(rig, seconds=5)
+
+    # Shorter than liveness_timeout: the session may ride it out; if not, it heals fast.
+    if result.recover_s is not None:
+        assert result.recover_s <= 5.0, result
+    assert_sane(result)
+
+
+@pytest.mark.timeout(150)
+def test_a_20_s_link_drop_is_an_error_and_heals_when_the_route_returns(rig: FaultRig) -> None:
+    result = scenarios.link_down(rig, seconds=20)
+
+    assert result.detect_s is not None, result
+    assert result.detect_s <= 10.0, result
+    # The returning default route cuts the backoff wait short (netlink).
+    assert result.recover_s is not None, result
+    assert result.recover_s <= 3.0, result
+    assert_sane(result)
