@@ -30,8 +30,8 @@ import numpy as np
 from av.frame import Frame
 
 from alo_edge.errors import HardwareError
-from alo_edge.media.bridge import BridgedTrack, ThreadBridge
-from alo_edge.media.tracks import TrackSlot
+from alo_edge.media.bridge import BridgedTrack
+from alo_edge.media.device import ThreadedDevice
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _layout(channels: int) -> str:
     return "mono" if channels == 1 else "stereo"
 
 
-class AlsaSource:
+class AlsaSource(ThreadedDevice[Frame, BridgedTrack]):
     """The ``alsa`` audio source: ``device`` at ``rate`` Hz, ``channels``, 20 ms frames.
 
     :meth:`start` opens the device (HardwareError when it is missing), :meth:`stop`
@@ -88,48 +88,24 @@ class AlsaSource:
     kind = "audio"
 
     def __init__(self, device: str = "default", rate: int = 48_000, channels: int = 1) -> None:
+        super().__init__(QUEUE_FRAMES, lambda bridge: BridgedTrack("audio", bridge))
         self._device = device
         self._rate = rate
         self._channels = channels
         self._samples = int(rate * PTIME)
-        self._bridge: ThreadBridge[Frame] = ThreadBridge(QUEUE_FRAMES)
         self._pcm: Any = None
         self._reader: threading.Thread | None = None
         self._stopping = threading.Event()
         self._sent = 0  # samples handed out, across restarts: pts never goes back
         self.muted = False
-        self._tracks = TrackSlot(lambda: BridgedTrack("audio", self._bridge))
 
     @property
     def device_id(self) -> str:
         return f"alsa:{self._device}"
 
-    @property
-    def track(self) -> BridgedTrack:
-        return self._tracks.get()
-
-    @property
-    def last_frame_at(self) -> float | None:
-        return self._bridge.last_item_at
-
     def set_muted(self, muted: bool) -> None:
         """Send silence instead of the microphone (the track stays live and paced)."""
         self.muted = muted
-
-    async def start(self) -> None:
-        """Open the microphone and start capturing; HardwareError when it is missing."""
-        self._bridge.attach(asyncio.get_running_loop())
-        await asyncio.to_thread(self._open)
-
-    async def restart(self) -> None:
-        """Close and reopen the device (it stopped delivering); the track stays live."""
-        await asyncio.to_thread(self._close)
-        self._bridge.clear()
-        await asyncio.to_thread(self._open)
-
-    def stop(self) -> None:
-        self._tracks.stop()
-        self._close()
 
     def _open(self) -> None:
         self._pcm = _open_pcm("capture", self._device, self._rate, self._channels, self._samples)

@@ -18,20 +18,18 @@ through a :class:`~alo_edge.media.bridge.ThreadBridge`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
 
 from alo_edge.errors import HardwareError
-from alo_edge.media.bridge import ThreadBridge
+from alo_edge.media.device import ThreadedDevice
 from alo_edge.media.passthrough import (
     VIDEO_CLOCK_RATE,
     AccessUnit,
     KeyframeRequests,
     PassthroughTrack,
 )
-from alo_edge.media.tracks import TrackSlot
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +50,12 @@ def check_picamera2() -> None:
         raise HardwareError(f"video.source = 'picamera2': {MISSING_PICAMERA2} ({exc})") from None
 
 
-class PicameraSource:
+class PicameraSource(ThreadedDevice[AccessUnit, PassthroughTrack]):
     """The ``picamera2`` video source: camera ``camera_num`` at width x height, fps.
 
     ``keyframe_interval`` (seconds) becomes the encoder's IDR period; ``bitrate`` its
-    target. :meth:`start` opens the camera (HardwareError when it cannot), :meth:`stop`
-    closes it; :meth:`restart` does both without ending the track.
+    target. :meth:`start` opens the camera (HardwareError when it is missing or busy),
+    :meth:`stop` closes it; :meth:`restart` does both without ending the track.
     """
 
     kind = "video"
@@ -72,48 +70,31 @@ class PicameraSource:
         keyframe_interval: float,
         camera_num: int = 0,
     ) -> None:
+        super().__init__(QUEUE_UNITS, lambda _bridge: PassthroughTrack(self))
         self._size = (width - width % 2, height - height % 2)
         self._fps = fps
         self._bitrate = bitrate
         self._iperiod = max(1, round(keyframe_interval * fps))
         self._camera_num = camera_num
-        self._bridge: ThreadBridge[AccessUnit] = ThreadBridge(QUEUE_UNITS)
         self._camera: Any = None
         self._encoder: Any = None
         self._pts_base: float | None = None
         self._awaiting_keyframe = True
         self._dropped_seen = 0
         self.keyframes = KeyframeRequests(self._force_key_frame)
-        self._tracks = TrackSlot(lambda: PassthroughTrack(self))
 
     @property
     def device_id(self) -> str:
         return f"picamera2:{self._camera_num}"
 
-    @property
-    def track(self) -> PassthroughTrack:
-        return self._tracks.get()
-
-    @property
-    def last_frame_at(self) -> float | None:
-        return self._bridge.last_item_at
-
-    async def start(self) -> None:
-        """Open the camera and start encoding; HardwareError when it is missing or busy."""
-        self._bridge.attach(asyncio.get_running_loop())
-        await asyncio.to_thread(self._open)
-
-    async def restart(self) -> None:
-        """Close and reopen the camera (it stopped delivering); the track stays live."""
-        await asyncio.to_thread(self._close)
-        self._bridge.clear()
-        self._awaiting_keyframe = True
-        await asyncio.to_thread(self._open)
-
     def stop(self) -> None:
+        """Cancel a deferred keyframe, then end the track and close the camera."""
         self.keyframes.close()
-        self._tracks.stop()
-        self._close()
+        super().stop()
+
+    def _before_reopen(self) -> None:
+        """Drop pictures until the reopened encoder's first keyframe: decoding starts there."""
+        self._awaiting_keyframe = True
 
     def request_keyframe(self) -> None:
         """Force an IDR picture soon (rate-limited)."""

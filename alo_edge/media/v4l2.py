@@ -9,7 +9,6 @@ that produce pictures faster than real time are paced to their own timestamps.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -19,9 +18,9 @@ import av
 from av.frame import Frame
 
 from alo_edge.errors import HardwareError
-from alo_edge.media.bridge import BridgedTrack, ThreadBridge
+from alo_edge.media.bridge import BridgedTrack
+from alo_edge.media.device import ThreadedDevice
 from alo_edge.media.passthrough import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
-from alo_edge.media.tracks import TrackSlot
 
 logger = logging.getLogger(__name__)
 
@@ -30,52 +29,32 @@ QUEUE_FRAMES = 3
 JOIN_SECONDS = 2.0
 
 
-class V4l2Source:
-    """The ``v4l2`` video source: ``device`` (``/dev/video0``) at width x height, fps."""
+class V4l2Source(ThreadedDevice[Frame, BridgedTrack]):
+    """The ``v4l2`` video source: ``device`` (``/dev/video0``) at width x height, fps.
+
+    :meth:`start` opens the device (HardwareError when it cannot be opened),
+    :meth:`stop` closes it; :meth:`restart` does both without ending the track.
+    """
 
     kind = "video"
 
     def __init__(
         self, device: str, width: int, height: int, fps: int, *, input_format: str = "v4l2"
     ) -> None:
+        super().__init__(QUEUE_FRAMES, lambda bridge: BridgedTrack("video", bridge))
         self._device = device
         self._width = width
         self._height = height
         self._fps = fps
         self._input_format = input_format
-        self._bridge: ThreadBridge[Frame] = ThreadBridge(QUEUE_FRAMES)
         self._container: Any = None
         self._reader: threading.Thread | None = None
         self._stopping = threading.Event()
         self._epoch = time.monotonic()
-        self._tracks = TrackSlot(lambda: BridgedTrack("video", self._bridge))
 
     @property
     def device_id(self) -> str:
         return self._device
-
-    @property
-    def track(self) -> BridgedTrack:
-        return self._tracks.get()
-
-    @property
-    def last_frame_at(self) -> float | None:
-        return self._bridge.last_item_at
-
-    async def start(self) -> None:
-        """Open the device and start reading; HardwareError when it cannot be opened."""
-        self._bridge.attach(asyncio.get_running_loop())
-        await asyncio.to_thread(self._open)
-
-    async def restart(self) -> None:
-        """Close and reopen the device (it stopped delivering); the track stays live."""
-        await asyncio.to_thread(self._close)
-        self._bridge.clear()
-        await asyncio.to_thread(self._open)
-
-    def stop(self) -> None:
-        self._tracks.stop()
-        self._close()
 
     def _open(self) -> None:
         options = {}

@@ -13,6 +13,7 @@ from aiortc import RTCPeerConnection, VideoStreamTrack
 
 from alo_edge.errors import ConfigError
 from alo_edge.media.bridge import ThreadBridge
+from alo_edge.media.device import ThreadedDevice
 from alo_edge.media.filesource import FileSource, read_h264_file
 from alo_edge.media.passthrough import (
     VIDEO_TIME_BASE,
@@ -147,6 +148,55 @@ async def test_a_source_hands_out_a_new_track_after_aiortc_ended_the_last() -> N
     assert slot.get() is second
     assert second.readyState == "ended"
     assert len(made) == 2
+
+
+class RecordingDevice(ThreadedDevice[int, VideoStreamTrack]):
+    """A device that only records its life cycle: where each step ran, in what order."""
+
+    kind = "video"
+    device_id = "recording"
+
+    def __init__(self) -> None:
+        super().__init__(2, lambda _bridge: VideoStreamTrack())
+        self.steps: list[tuple[str, bool]] = []  # (step, ran on the loop's thread)
+
+    def _on_loop(self) -> bool:
+        return threading.current_thread() is threading.main_thread()
+
+    def _open(self) -> None:
+        self.steps.append(("open", self._on_loop()))
+
+    def _close(self) -> None:
+        self.steps.append(("close", self._on_loop()))
+
+    def _before_reopen(self) -> None:
+        self.steps.append(("hook", self._on_loop()))
+
+
+async def test_a_threaded_device_opens_and_closes_off_the_loop_under_one_track() -> None:
+    device = RecordingDevice()
+    await device.start()
+    track = device.track
+    device._bridge.push(1)
+    await asyncio.sleep(0.01)  # let the loop run the scheduled put
+    assert device.last_frame_at is not None
+
+    await device.restart()
+    device._bridge.push(2)
+    await asyncio.sleep(0.01)
+    assert await device._bridge.get() == 2  # what the old device queued is forgotten
+    assert device.track is track
+    assert track.readyState == "live"
+
+    device.stop()
+    assert track.readyState == "ended"
+    assert device.steps == [
+        ("open", False),
+        ("close", False),
+        ("hook", True),
+        ("open", False),
+        ("close", True),
+    ]
 
 
 def test_packets_carry_annex_b_data_aiortc_can_pack(clip: Path) -> None:
