@@ -75,3 +75,10 @@ def ice_server_from_dict(entry: dict[str, Any], *, where: str) -> RTCIceServer:
 def rtc_configuration(servers: Iterable[RTCIceServer]) -> RTCConfiguration:
     """An RTCConfiguration with exactly ``servers``: an empty list means none, never Google's."""
     return RTCConfiguration(iceServers=list(servers))
+
+
+def rtc_configuration_from_dicts(servers: Iterable[dict[str, Any]]) -> RTCConfiguration:
+    """An RTCConfiguration from WebRTC-style dicts; a bad one is named ``iceServers[i]``."""
+    return rtc_configuration(
+        ice_server_from_dict(s, where=f"iceServers[{i}]") for i, s in enumerate(servers)
+    )

@@ -39,16 +39,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from alo_edge.errors import AuthError, ConfigError, SignallingError, TransportError
-from alo_edge.media.passthrough import answer_keyframe_requests, request_keyframe
+from alo_edge.media.passthrough import request_keyframe
 from alo_edge.session.access import Access
 from alo_edge.transport.base import OutboundStats, PublishedTracks
-from alo_edge.transport.ice import ice_server_from_dict, rtc_configuration
+from alo_edge.transport.ice import rtc_configuration_from_dicts
+from alo_edge.transport.peer import PublishingPeer, sending_kinds
 from alo_edge.transport.room import Participant, RoomListener
-from alo_edge.transport.whip import WhipConnection
 
 logger = logging.getLogger(__name__)
 
@@ -486,36 +486,12 @@ class _Subscription:
     track: MediaStreamTrack | None = field(default=None, repr=False)
 
 
-def _sending_kinds(tracks: PublishedTracks) -> set[str]:
-    pairs = (("video", tracks.video), ("audio", tracks.audio))
-    return {kind for kind, track in pairs if track is not None}
-
-
-def _add_publisher_transceivers(pc: RTCPeerConnection, tracks: PublishedTracks) -> None:
-    # The publisher's connection only sends: talk-back arrives on subscriber connections.
-    if tracks.offer_video:
-        transceiver = pc.addTransceiver("video", direction="sendonly")
-        codecs = RTCRtpSender.getCapabilities("video").codecs
-        # H.264 is what the Pi's encoder makes; one codec whatever the source.
-        preferred = [c for c in codecs if c.mimeType == "video/H264"]
-        transceiver.setCodecPreferences(
-            preferred + [c for c in codecs if c.mimeType == "video/rtx"]
-        )
-        answer_keyframe_requests(transceiver.sender)
-        if tracks.video is not None:
-            transceiver.sender.replaceTrack(tracks.video)
-    if tracks.offer_audio:
-        transceiver = pc.addTransceiver("audio", direction="sendonly")
-        if tracks.audio is not None:
-            transceiver.sender.replaceTrack(tracks.audio)
-
-
 class JanusConnection:
     """The device in a VideoRoom: its publisher handle and connection, the room, talk-back.
 
-    Owns the session, the publisher's media (a :class:`WhipConnection` without a
-    resource URL is exactly a watched peer connection: RTCP liveness, ended tracks,
-    track replacement with a keyframe) and one task per talk-back subscription.
+    Owns the session, the publisher's media (a :class:`PublishingPeer`: RTCP liveness,
+    ended tracks, track replacement with a keyframe) and one task per talk-back
+    subscription.
     """
 
     def __init__(
@@ -543,7 +519,7 @@ class JanusConnection:
         self._liveness_timeout = liveness_timeout
         self._clock = clock
         self._publisher: JanusHandle | None = None
-        self._media: WhipConnection | None = None
+        self._media: PublishingPeer | None = None
         self._own_id: int | None = None
         self._private_id: int | None = None
         self._sending: set[str] = set()
@@ -559,9 +535,7 @@ class JanusConnection:
 
     # --- joining -----------------------------------------------------------------------
 
-    async def publish(
-        self, tracks: PublishedTracks, http: aiohttp.ClientSession, connect_timeout: float
-    ) -> None:
+    async def publish(self, tracks: PublishedTracks, connect_timeout: float) -> None:
         """Join the room as publisher, send the offer with ``configure``, wait for media."""
         self._publisher = await self.session.attach(VIDEOROOM, self._on_publisher_event)
         joined, _ = await self._publisher.message(
@@ -578,14 +552,11 @@ class JanusConnection:
             if remote is not None and remote.id != self._own_id:
                 self._remotes[remote.id] = remote
 
-        pc = RTCPeerConnection(configuration=self._configuration)
-        # No resource URL: the WhipConnection never sends its WHIP DELETE here.
-        self._media = WhipConnection(pc, http, "", self._liveness_timeout, self._clock)
-        _add_publisher_transceivers(pc, tracks)
-        self._sending = _sending_kinds(tracks)
-        self._media.sending = set(self._sending)
-        await pc.setLocalDescription(await pc.createOffer())
-        offer = {"type": "offer", "sdp": pc.localDescription.sdp}
+        self._media = PublishingPeer(self._configuration, self._liveness_timeout, self._clock)
+        # The publisher's connection only sends: talk-back arrives on subscriber connections.
+        self._sending = sending_kinds(tracks)
+        sdp = await self._media.create_offer(tracks, receive_talkback=False)
+        offer = {"type": "offer", "sdp": sdp}
         configured, answer = await self._publisher.message(
             {"request": "configure"},
             jsep=offer,
@@ -599,10 +570,7 @@ class JanusConnection:
             raise SignallingError(
                 f"Janus answered 'configure' without an SDP answer: {str(configured)[:200]}"
             )
-        try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
-        except Exception as exc:  # aiortc raises ValueError, KeyError ... on bad SDP
-            raise SignallingError(f"Janus sent a malformed SDP answer: {exc!r}") from None
+        await self._media.apply_answer(answer["sdp"], sender="Janus")
         await self._media.wait_connected(connect_timeout)
         # A passthrough source is mid-GOP: Janus's first subscribers must not wait for an IDR.
         request_keyframe(tracks.video)
@@ -835,7 +803,7 @@ class JanusConnection:
         """Send other tracks on the same publisher connection (no renegotiation)."""
         if self._media is not None:
             await self._media.replace_tracks(tracks)
-        sending = _sending_kinds(tracks)
+        sending = sending_kinds(tracks)
         if sending != self._sending:
             self._sending = sending
             self._report_participants()
@@ -929,9 +897,7 @@ class JanusTransport:
         if room is None:
             raise ConfigError("is required: the channel is not a number", key="alo.room")
         servers = list(access.ice_servers) or self._ice_servers
-        configuration = rtc_configuration(
-            ice_server_from_dict(s, where=f"iceServers[{i}]") for i, s in enumerate(servers)
-        )
+        configuration = rtc_configuration_from_dicts(servers)
         session = await JanusSession.open(
             access.url, access.token, http, connect_within=self._connect_timeout
         )
@@ -948,7 +914,7 @@ class JanusTransport:
             clock=self._clock,
         )
         try:
-            await connection.publish(tracks, http, self._connect_timeout)
+            await connection.publish(tracks, self._connect_timeout)
         except BaseException:
             await connection.close()
             raise

@@ -1,8 +1,9 @@
 """Fixtures for the browser tier: a real headless Chromium, a real lab, real devices.
 
 Every process is started in its own process group and killed by PID at teardown,
-pass or fail. Chromium comes from the test command (scripts/setup installs Debian's
-package); without it these tests skip, which CI (CI=true) counts as a failure.
+pass or fail (``procs`` and ``lab`` come from ``tests/conftest.py``). Chromium comes
+from the test command (scripts/setup installs Debian's package); without it these
+tests skip, which CI (CI=true) counts as a failure.
 """
 
 from __future__ import annotations
@@ -16,28 +17,10 @@ import aiohttp
 import pytest
 
 from tests.browser.chromium import WEBRTC_FLAGS, Chromium, Page, chromium_path
-from tests.helpers import LabProcess, Proc, Processes, alo_edge_command, write_toml
+from tests.helpers import Proc, alo_edge_command, write_toml
 
 #: Screenshots and Chromium logs land here (gitignored), for a person to look at.
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
-
-
-@pytest.fixture
-def procs() -> Iterator[Processes]:
-    """Processes killed by process group at teardown."""
-    processes = Processes()
-    try:
-        yield processes
-    finally:
-        processes.cleanup()
-
-
-@pytest.fixture
-def lab(procs: Processes, tmp_path: Path) -> LabProcess:
-    """`alo-edge lab` on a free loopback port."""
-    server = LabProcess(procs, tmp_path / "lab-state")
-    server.start()
-    return server
 
 
 @pytest.fixture

@@ -15,23 +15,19 @@ import pytest
 
 from tests.faults.netlab import available
 from tests.faults.rig import FaultRig
+from tests.netns import mark_tier, node_tag
 
 _UNAVAILABLE = available()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/faults/" in str(item.path).replace("\\", "/"):
-            item.add_marker(pytest.mark.faults)
-            if _UNAVAILABLE:
-                item.add_marker(pytest.mark.skip(reason=_UNAVAILABLE))
+    mark_tier(items, "tests/faults/", "faults", _UNAVAILABLE)
 
 
 @pytest.fixture
 def rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[FaultRig]:
     """A lab namespace and a device namespace; nothing started in them yet."""
-    tag = f"{abs(hash(request.node.nodeid)) % 10**6:06d}"
-    made = FaultRig(tmp_path, tag)
+    made = FaultRig(tmp_path, node_tag(request))
     try:
         yield made
     finally:

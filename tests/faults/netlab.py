@@ -21,17 +21,14 @@ behind without touching a run still in progress.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
 import shutil
-import signal
-import subprocess
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
+
+from tests import netns
+from tests.netns import COMMAND_TIMEOUT, NETNS_ETC, call_in_namespace, delete_namespace, sh
 
 PREFIX = "aloedge-t-"
 DEVICE_ADDRESS = "198.18.0.1"
@@ -39,10 +36,6 @@ LAB_ADDRESS = "198.18.0.2"
 PREFIX_LENGTH = 24
 DEVICE_IF = "vdev"
 LAB_IF = "vlab"
-NETNS_RUN = Path("/run/netns")
-NETNS_ETC = Path("/etc/netns")
-COMMAND_TIMEOUT = 10.0
-_CLONE_NEWNET = 0x40000000
 
 T = TypeVar("T")
 
@@ -57,93 +50,9 @@ def available() -> str | None:
     return None
 
 
-def sh(*args: str, stdin: str | None = None) -> str:
-    """Run one command to completion; a failure raises with its stderr."""
-    result = subprocess.run(
-        list(args),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}): {result.stderr}")
-    return result.stdout
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _kill_namespace_processes(namespace: str) -> None:
-    # By PID, one at a time: only processes living inside a namespace of ours.
-    with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-        for raw in sh("ip", "netns", "pids", namespace).split():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(raw), signal.SIGKILL)
-
-
-def delete_namespace(namespace: str) -> None:
-    """Kill what still runs inside ``namespace``, delete it and its /etc/netns directory."""
-    _kill_namespace_processes(namespace)
-    with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-        sh("ip", "netns", "delete", namespace)
-    shutil.rmtree(NETNS_ETC / namespace, ignore_errors=True)
-
-
 def remove_leftovers() -> list[str]:
-    """Delete namespaces of earlier runs whose owning process is gone; returns their names."""
-    removed = []
-    names = [p.name for p in NETNS_RUN.iterdir()] if NETNS_RUN.is_dir() else []
-    names += [p.name for p in NETNS_ETC.iterdir()] if NETNS_ETC.is_dir() else []
-    for name in sorted(set(names)):
-        if not name.startswith(PREFIX):
-            continue
-        owner = name[len(PREFIX) :].split("-", 1)[0]
-        if owner.isdigit() and _pid_alive(int(owner)):
-            continue
-        delete_namespace(name)
-        removed.append(name)
-    return removed
-
-
-def run_in_netns(namespace: str, function: Callable[[], T], timeout: float) -> T:
-    """Call ``function`` on a thread that joined ``namespace``'s network stack.
-
-    A socket belongs to the namespace of the thread that creates it, so HTTP from
-    that thread reaches addresses that exist only inside the namespace.
-    """
-    outcome: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(NETNS_RUN / namespace, os.O_RDONLY)
-            try:
-                if libc.setns(fd, _CLONE_NEWNET) != 0:
-                    errno = ctypes.get_errno()
-                    raise OSError(errno, f"setns({namespace}): {os.strerror(errno)}")
-            finally:
-                os.close(fd)
-            outcome["value"] = function()
-        except BaseException as error:  # handed to the caller's thread
-            outcome["error"] = error
-
-    thread = threading.Thread(target=target, name=f"netns-{namespace}", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise TimeoutError(f"call inside {namespace} took longer than {timeout:g} s")
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["value"]  # type: ignore[return-value]
+    """Delete this tier's namespaces of earlier runs whose owning process is gone."""
+    return netns.remove_leftovers(PREFIX)
 
 
 _RULESET = """
@@ -164,7 +73,7 @@ class NetPair:
     """The device namespace and the lab namespace, joined by one veth pair."""
 
     def __init__(self, tag: str, lab_port: int) -> None:
-        base = f"{PREFIX}{os.getpid()}-{tag}"
+        base = netns.namespace_name(PREFIX, tag)
         self.device_ns = f"{base}-dev"
         self.lab_ns = f"{base}-lab"
         self.lab_port = lab_port
@@ -219,7 +128,7 @@ class NetPair:
 
     def call_in_lab(self, function: Callable[[], T], timeout: float = COMMAND_TIMEOUT) -> T:
         """Run ``function`` with the lab namespace's network (HTTP to the lab's address)."""
-        return run_in_netns(self.lab_ns, function, timeout)
+        return call_in_namespace(self.lab_ns, function, timeout)
 
     # --- faults ------------------------------------------------------------------------
 

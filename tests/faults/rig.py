@@ -9,13 +9,10 @@ the namespaces are deleted after them.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from tests.helpers import (
     Processes,
     alo_edge_command,
     device_config,
+    http_json,
     write_toml,
 )
 
@@ -35,18 +33,6 @@ LAB_PORT = 8080
 GATE_PORT = 8443
 USER = "door-1"
 CHANNEL = "front-door"
-
-
-def _http(method: str, url: str, token: str | None, timeout: float) -> tuple[int, Any]:
-    request = urllib.request.Request(url, method=method)
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read() or b"null")
 
 
 def process_health(pid: int) -> dict[str, int]:
@@ -119,7 +105,9 @@ class FaultRig:
     ) -> tuple[int, Any]:
         """One HTTP request to the lab, made from inside its namespace."""
         url = f"{self.lab_url}{path}"
-        return self.net.call_in_lab(lambda: _http(method, url, token, timeout), timeout + 1)
+        return self.net.call_in_lab(
+            lambda: http_json(method, url, token=token, timeout=timeout), timeout + 1
+        )
 
     def channel(self) -> dict[str, Any] | None:
         """The lab's report on the test channel (None before anything was published)."""

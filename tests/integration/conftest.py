@@ -1,32 +1,17 @@
-"""Fixtures for tests that run `alo-edge` as real processes against a real lab."""
+"""Fixtures for tests that run `alo-edge` as real processes against a real lab.
+
+``procs`` and ``lab`` are shared with the browser tier (``tests/conftest.py``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import LabProcess, Proc, Processes, write_toml
-
-
-@pytest.fixture
-def procs() -> Iterator[Processes]:
-    """Starts processes; kills each one's process group at teardown, pass or fail."""
-    processes = Processes()
-    try:
-        yield processes
-    finally:
-        processes.cleanup()
-
-
-@pytest.fixture
-def lab(procs: Processes, tmp_path: Path) -> LabProcess:
-    """`alo-edge lab` on a free loopback port, answering ``GET /api/channels``."""
-    server = LabProcess(procs, tmp_path / "lab-state")
-    server.start()
-    return server
+from tests.helpers import Proc, Processes, write_toml
 
 
 @pytest.fixture

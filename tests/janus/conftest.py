@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.janus.rig import JanusRig, unavailable
+from tests.netns import mark_tier, node_tag
 
 _UNAVAILABLE = unavailable()
 
@@ -23,18 +24,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/janus/" in str(item.path).replace("\\", "/"):
-            item.add_marker(pytest.mark.janus)
-            if _UNAVAILABLE:
-                item.add_marker(pytest.mark.skip(reason=_UNAVAILABLE))
+    mark_tier(items, "tests/janus/", "janus", _UNAVAILABLE)
 
 
 @pytest.fixture
 def rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[JanusRig]:
     """A namespace with Janus started in it; torn down by PID whatever the test did."""
-    tag = f"{abs(hash(request.node.nodeid)) % 10**6:06d}"
-    made = JanusRig(tmp_path, tag)
+    made = JanusRig(tmp_path, node_tag(request))
     try:
         made.create()
         made.start_janus()

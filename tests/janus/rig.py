@@ -17,21 +17,18 @@ a rig is made.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests import netns
 from tests.helpers import STEP, Proc, alo_edge_command, write_toml
+from tests.netns import COMMAND_TIMEOUT, call_in_namespace, delete_namespace, sh
 
 PREFIX = "aloedge-j-"
 ADDRESS = "127.0.0.2"
@@ -42,10 +39,7 @@ ROOM = 1234
 SESSION_TIMEOUT = 10
 WS_URL = f"ws://{ADDRESS}:{WS_PORT}"
 HTTP_URL = f"http://{ADDRESS}:{HTTP_PORT}/janus"
-NETNS_RUN = Path("/run/netns")
 REPO = Path(__file__).resolve().parents[2]
-COMMAND_TIMEOUT = 10.0
-_CLONE_NEWNET = 0x40000000
 _JANUS_LIBS = ("plugins/libjanus_videoroom.so", "transports/libjanus_websockets.so",
                "transports/libjanus_http.so")  # fmt: skip
 
@@ -71,77 +65,9 @@ def unavailable() -> str | None:
     return None
 
 
-def sh(*args: str) -> str:
-    """Run one command to completion; a failure raises with its stderr."""
-    result = subprocess.run(
-        list(args), capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(args)} failed ({result.returncode}): {result.stderr}")
-    return result.stdout
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def delete_namespace(namespace: str) -> None:
-    """SIGKILL, by PID, whatever still runs inside ``namespace``, then delete it."""
-    with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-        for raw in sh("ip", "netns", "pids", namespace).split():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(raw), signal.SIGKILL)
-    with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-        sh("ip", "netns", "delete", namespace)
-
-
 def remove_leftovers() -> list[str]:
-    """Delete namespaces of earlier runs whose owning process is gone; returns their names."""
-    removed = []
-    names = [p.name for p in NETNS_RUN.iterdir()] if NETNS_RUN.is_dir() else []
-    for name in sorted(names):
-        if not name.startswith(PREFIX):
-            continue
-        owner = name[len(PREFIX) :].split("-", 1)[0]
-        if owner.isdigit() and _pid_alive(int(owner)):
-            continue
-        delete_namespace(name)
-        removed.append(name)
-    return removed
-
-
-def call_in_namespace(namespace: str, function: Callable[[], T], timeout: float) -> T:
-    """Call ``function`` on a thread that joined ``namespace``'s network stack."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(NETNS_RUN / namespace, os.O_RDONLY)
-            try:
-                if libc.setns(fd, _CLONE_NEWNET) != 0:
-                    errno = ctypes.get_errno()
-                    raise OSError(errno, f"setns({namespace}): {os.strerror(errno)}")
-            finally:
-                os.close(fd)
-            outcome["value"] = function()
-        except BaseException as error:  # handed to the caller's thread
-            outcome["error"] = error
-
-    thread = threading.Thread(target=target, name=f"netns-{namespace}", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise TimeoutError(f"call inside {namespace} took longer than {timeout:g} s")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
+    """Delete this tier's namespaces of earlier runs whose owning process is gone."""
+    return netns.remove_leftovers(PREFIX)
 
 
 def _accepts(port: int) -> bool:
@@ -221,7 +147,7 @@ class JanusRig:
         for leftover in remove_leftovers():
             print(f"removed leftover of a killed run: {leftover}", file=sys.stderr)
         self.workdir = workdir
-        self.namespace = f"{PREFIX}{os.getpid()}-{tag}"
+        self.namespace = netns.namespace_name(PREFIX, tag)
         self.session_timeout = session_timeout
         self.config_dir = workdir / "janus"
         self.janus: Proc | None = None
