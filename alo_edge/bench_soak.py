@@ -11,7 +11,7 @@ so every cycle is a real one.
 
 It prints one JSON object: the resources at the first connect, after ``--warmup``
 cycles and after the last cycle, and the growth between the last two. The warm-up is
-there because the first hundred or so cycles fill pools that then stay as they are:
+there because the first few hundred cycles fill pools that then stay as they are:
 glibc's malloc arenas (each encoder thread gets one), and asyncio's default executor,
 where aiortc encodes, which starts threads on demand up to its bound. Tasks still
 closing a peer connection are given a bounded moment to finish before the end is
@@ -224,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench soak", description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=200, help="forced reconnects (default 200)")
     parser.add_argument(
-        "--warmup", type=int, default=100, help="cycles before the start figures (default 100)"
+        "--warmup", type=int, default=300, help="cycles before the start figures (default 300)"
     )
     args = parser.parse_args(argv)
     if args.cycles < 1 or args.warmup < 0:

@@ -18,7 +18,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 CYCLES = 200
-WARMUP = 100
+WARMUP = 300
 RSS_GROWTH_LIMIT_KIB = 5 * 1024
 
 
