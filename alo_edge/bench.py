@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fractions
 import json
 import os
 import platform
@@ -27,7 +26,7 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from alo_edge.api import AloVideo, VideoUser
 from alo_edge.config import Config, config_from_dict
 from alo_edge.events import Event
 from alo_edge.media.base import MediaSource
-from alo_edge.media.filesource import FileSource
+from alo_edge.media.filesource import FileSource, write_h264_file
 from alo_edge.media.passthrough import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
 from alo_edge.media.synthetic import SyntheticVideoSource
 from alo_edge.transport.ice import pin_host_addresses
@@ -55,30 +54,27 @@ CONNECT_TIMEOUT = 20.0
 def write_clip(path: Path, width: int, height: int, fps: int, bitrate: int) -> Path:
     """An Annex-B clip with camera-like content (a noisy moving block), IDR every 2 s."""
     rng = np.random.default_rng(1)
-    gop = 2 * fps
-    with av.open(str(path), "w", format="h264") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.bit_rate = bitrate
-        stream.options = {
-            "preset": "veryfast",
-            "tune": "zerolatency",
-            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:repeat-headers=1",
-        }
-        ramp = np.tile(np.linspace(30, 220, width, dtype=np.uint8), (height, 1))
+    ramp = np.tile(np.linspace(30, 220, width, dtype=np.uint8), (height, 1))
+
+    def pictures() -> Iterator[np.ndarray]:
         for index in range(CLIP_SECONDS * fps):
             picture = np.full((height * 3 // 2, width), 128, dtype=np.uint8)
             picture[:height] = np.roll(ramp, index * 4, axis=1)
             top = (index * 4) % (height // 2)
             noise = rng.integers(16, 235, size=(height // 4, width // 4), dtype=np.uint8)
             picture[top : top + height // 4, width // 3 : width // 3 + width // 4] = noise
-            frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
-            frame.pts, frame.time_base = index, fractions.Fraction(1, fps)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+            yield picture
+
+    return write_h264_file(
+        path,
+        pictures(),
+        width=width,
+        height=height,
+        fps=fps,
+        gop=2 * fps,
+        bitrate=bitrate,
+        preset="veryfast",
+    )
 
 
 class DecodedClipTrack(MediaStreamTrack):

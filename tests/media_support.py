@@ -6,11 +6,12 @@ alsa-lib ``type file`` PCMs declared in an ``.asoundrc`` that a test points HOME
 
 from __future__ import annotations
 
-import fractions
+from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import numpy as np
+
+from alo_edge.media.filesource import write_h264_file
 
 SENSORS = Path(__file__).parent / "sensors"
 
@@ -32,16 +33,9 @@ def make_h264(
     so the encoder spends its bitrate the way camera pictures make it.
     """
     rng = np.random.default_rng(7)
-    with av.open(str(path), "w", format="h264") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.bit_rate = bitrate
-        stream.options = {
-            "preset": "ultrafast",
-            "tune": "zerolatency",
-            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:repeat-headers=1",
-        }
-        gradient = np.tile(np.linspace(30, 220, width, dtype=np.uint8), (height, 1))
+    gradient = np.tile(np.linspace(30, 220, width, dtype=np.uint8), (height, 1))
+
+    def pictures() -> Iterator[np.ndarray]:
         for index in range(frames):
             picture = np.full((height * 3 // 2, width), 128, dtype=np.uint8)
             picture[:height] = gradient
@@ -51,14 +45,18 @@ def make_h264(
                 y = (index * 3) % max(height // 2, 1)
                 block = rng.integers(16, 235, size=(height // 2, width // 2), dtype=np.uint8)
                 picture[y : y + height // 2, : width // 2] = block[: height - y]
-            frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
-            frame.pts = index
-            frame.time_base = fractions.Fraction(1, fps)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+            yield picture
+
+    return write_h264_file(
+        path,
+        pictures(),
+        width=width,
+        height=height,
+        fps=fps,
+        gop=gop,
+        bitrate=bitrate,
+        preset="ultrafast",
+    )
 
 
 def tone(frequency: float, seconds: float, rate: int = 48_000, level: float = 0.3) -> bytes:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import fractions
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import av
+import numpy as np
 
 from alo_edge.errors import ConfigError
 from alo_edge.media.passthrough import (
@@ -29,6 +31,42 @@ from alo_edge.media.tracks import TrackSlot
 #: A consumer this far behind the file's clock (nobody pulled between connections)
 #: restarts the clock instead of catching up with a burst.
 MAX_LAG_SECONDS = 1.0
+
+
+def write_h264_file(
+    path: Path,
+    pictures: Iterable[np.ndarray],
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    gop: int,
+    bitrate: int,
+    preset: str,
+) -> Path:
+    """Encode yuv420p ``pictures`` with libx264 into the Annex-B file this source replays.
+
+    An IDR every ``gop`` pictures, SPS/PPS repeated ahead of each (as picamera2's
+    ``repeat=True`` does), no scene-cut IDRs: a camera-like stream with a known GOP.
+    Benchmarks and tests make their clips with it.
+    """
+    with av.open(str(path), "w", format="h264") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.bit_rate = bitrate
+        stream.options = {
+            "preset": preset,
+            "tune": "zerolatency",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:repeat-headers=1",
+        }
+        for index, picture in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
+            frame.pts, frame.time_base = index, fractions.Fraction(1, fps)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
 
 
 def read_h264_file(
