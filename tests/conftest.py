@@ -9,13 +9,26 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import LabProcess, Processes
+from tests.helpers import TOKEN_LEAKS, LabProcess, Processes, record_token_leaks
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Everything a test's own process printed or logged (the child processes' stderr is
+    # checked by Processes.cleanup): no token may appear in any of it, in any test.
+    if report.when != "teardown":
+        return  # the teardown report carries every section of the test: read each once
+    for name, content in report.sections:
+        record_token_leaks(f"{report.nodeid} [{name}]", content.splitlines())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if TOKEN_LEAKS:
+        for leak in TOKEN_LEAKS:
+            reporter.write_line(f"token in a log line: {leak}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if os.environ.get("CI") != "true":
         return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if skipped:
         reporter.write_line(f"CI=true: {skipped} test(s) skipped; in CI every tier must run")

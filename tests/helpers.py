@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,6 +51,19 @@ def free_port() -> int:
 
 
 # --- reading a process's output ------------------------------------------------------
+
+
+#: A JWT in a log line is a leaked token: alo-edge logs none, whatever the level.
+JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+#: Every leak seen during the run; tests/conftest.py fails the session when it is not empty.
+TOKEN_LEAKS: list[str] = []
+
+
+def record_token_leaks(where: str, lines: Iterable[str]) -> None:
+    """Remember each line that carries a JWT (the token itself masked in the record)."""
+    for line in lines:
+        if JWT_PATTERN.search(line):
+            TOKEN_LEAKS.append(f"{where}: {JWT_PATTERN.sub('<JWT>', line)[:200]}")
 
 
 class LineReader:
@@ -294,6 +308,7 @@ class Processes:
     def cleanup(self) -> None:
         for proc in reversed(self._started):
             proc.kill()
+            record_token_leaks(f"{proc.name} stderr", proc.stderr.lines)
         self._started.clear()
 
 
