@@ -58,6 +58,21 @@ class FaultResult:
         return data
 
 
+def assert_sane(result: FaultResult) -> None:
+    """The device process survived the fault and its memory did not run away."""
+    assert result.alive, result
+    assert result.rss_sane, result
+
+
+def assert_noticed_and_healed(result: FaultResult, *, recover_within: float) -> None:
+    """ERROR within 10 s of the fault, CONNECTED within ``recover_within`` of it clearing."""
+    assert result.detect_s is not None, result
+    assert result.detect_s <= 10.0, result
+    assert result.recover_s is not None, result
+    assert result.recover_s <= recover_within, result
+    assert_sane(result)
+
+
 def connect(rig: FaultRig, **device: Any) -> None:
     """Lab up, device up, CONNECTED, and video and audio arriving at the lab."""
     if rig.lab is None:
