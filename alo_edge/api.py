@@ -2,6 +2,9 @@
 
 Names are snake_case; event names, state values and payload keys stay as ALO spells
 them (``onConnectionChange``, ``pendingRestartSeconds``) since users match on them.
+
+This face chooses nothing: the transports (WHIP, Janus) and the capture devices are
+handed in by whoever composes the device (``alo_edge.app``; a test, its fakes).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,18 +23,17 @@ from aiortc.mediastreams import MediaStreamTrack
 from alo_edge.config import Config
 from alo_edge.errors import AloEdgeError, ConfigError, HardwareError
 from alo_edge.events import Event, EventTarget
-from alo_edge.media.base import AudioSink, MediaSource
+from alo_edge.media.base import AudioSink, AudioSource, MediaSource
 from alo_edge.media.talkback import TalkbackPlayer
 from alo_edge.media.talkback_mixer import TalkbackMixer
-from alo_edge.session.access import Access, acquire_access
+from alo_edge.session.access import check_not_expired
 from alo_edge.session.backoff import ReconnectPolicy
 from alo_edge.session.clock import Clock, SystemClock
 from alo_edge.session.states import ConnectionState
 from alo_edge.session.supervisor import Supervisor
-from alo_edge.transport.base import Connection, PublishedTracks, Transport
-from alo_edge.transport.janus import JanusTransport
+from alo_edge.transport.access import exchange_access
+from alo_edge.transport.base import Access, Connection, PublishedTracks, Transport
 from alo_edge.transport.room import Participant, RoomListener
-from alo_edge.transport.whip import WhipTransport
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +82,10 @@ class AloVideo:
       :meth:`Participant.to_dict` has it; ``[]`` once the connection left the room;
     - ``onDeviceListUpdate`` {user, devices, warning?} once the capture devices are open and
       when one misbehaves (a missing microphone, a camera restarted after a stall).
+
+    ``transports`` maps the names an access step may choose (``"whip"``, ``"janus"``) to
+    the transports that open connections; ``alo_edge.app.build_transports`` builds the
+    standard ones from a config.
     """
 
     CONNECTION_STATUS_NOT_CONNECTED = S.NOT_CONNECTED.value
@@ -99,7 +105,7 @@ class AloVideo:
         *,
         config: Config,
         video_source: MediaSource | None = None,
-        audio_source: MediaSource | None = None,
+        audio_source: AudioSource | None = None,
         audio_sink: AudioSink | None = None,
         transports: Mapping[str, Transport] | None = None,
         clock: Clock | None = None,
@@ -128,10 +134,7 @@ class AloVideo:
             self._participants_changed, self._remote_stream_changed, self._voice
         )
         """Where a room transport (Janus) reports participants and talk-back voices."""
-        self._transports = transports or {
-            "whip": _default_whip(config),
-            "janus": _default_janus(config, self.room_listener, talkback=audio_sink is not None),
-        }
+        self._transports = dict(transports or {})
         self._http: aiohttp.ClientSession | None = None
         self._channel: VideoChannel | None = None
         self._supervisor = Supervisor(
@@ -184,7 +187,7 @@ class AloVideo:
     @property
     def supervisor_task(self) -> asyncio.Task[None] | None:
         """The keep-alive loop's task; it ends only on a fatal error or disconnect()."""
-        return self._supervisor._task
+        return self._supervisor.task
 
     async def connect(self, channel: str | VideoChannel) -> VideoChannel:
         """Start publishing into ``channel`` and keep the session alive until disconnect().
@@ -233,9 +236,8 @@ class AloVideo:
     async def set_muted(self, muted: bool) -> None:
         """Mute or unmute the microphone (the audio track stays, carrying silence)."""
         self._muted = muted
-        setter = getattr(self._audio_source, "set_muted", None)
-        if setter is not None:
-            setter(muted)
+        if self._audio_source is not None:
+            self._audio_source.set_muted(muted)
         if self._supervisor.connection is not None:
             self._report_published()  # a push-to-talk press shows in the events
 
@@ -285,10 +287,10 @@ class AloVideo:
         # is still worth seeing, so a missing microphone only costs the audio.
         warning = None
         if self._video_source is not None:
-            await _start_source(self._video_source)
+            await self._video_source.start()
         if self._audio_source is not None:
             try:
-                await _start_source(self._audio_source)
+                await self._audio_source.start()
             except HardwareError as exc:
                 if self._video_source is None:
                     raise
@@ -354,23 +356,29 @@ class AloVideo:
         )
 
     async def _acquire(self) -> Access:
+        """ACQUIRING_ACCESS for one attempt: the token (re-read), then where to publish."""
         assert self._http is not None
         assert self._channel is not None
-        return await acquire_access(
-            self._config.alo,
-            user=self.user.to_dict(),
-            channel=self._channel.name,
-            token_provider=self._token,
-            http=self._http,
-            now=self._clock.wall(),
-        )
+        token = self._token()
+        check_not_expired(token, self._clock.wall())
+        alo = self._config.alo
+        if not alo.access_url:
+            if not alo.url:
+                raise ConfigError("is required when alo.access_url is not set", key="alo.url")
+            return Access(alo.transport, alo.url, token)
+        body = {"user": self.user.to_dict(), "channel": self._channel.name}
+        return await exchange_access(alo.access_url, body, token, self._http)
 
     async def _open(self, access: Access) -> Connection:
         assert self._http is not None
         transport = self._transports.get(access.transport)
         if transport is None:
-            raise ConfigError(f"no transport named {access.transport!r}", key="alo.transport")
-        return await transport.open(access, self._tracks(), self._http)
+            raise ConfigError(
+                f"no transport named {access.transport!r} was given to AloVideo "
+                "(alo_edge.app.build_transports builds 'whip' and 'janus')",
+                key="alo.transport",
+            )
+        return await transport.open(access, self._tracks(), self._http, self.room_listener)
 
     def _on_state(self, state: ConnectionState, detail: dict[str, Any]) -> None:
         if state is S.CONNECTED:
@@ -384,43 +392,6 @@ class AloVideo:
             if "message" in detail:
                 ended["message"] = detail["message"]
             self.events.dispatch_event(Event("onDisconnect", ended))
-
-
-async def _start_source(source: MediaSource) -> None:
-    start: Callable[[], Awaitable[None]] | None = getattr(source, "start", None)
-    if start is not None:
-        await start()
-
-
-def _default_janus(config: Config, room: RoomListener, *, talkback: bool) -> JanusTransport:
-    return JanusTransport(
-        user_id=config.device.user_id,
-        display=config.device.name,
-        room=config.alo.janus_room,
-        ice_servers=_ice_servers(config),
-        listener=room,
-        talkback=talkback,
-        talkback_from=config.audio.talkback_from,
-        liveness_timeout=config.reconnect.liveness_timeout,
-    )
-
-
-def _default_whip(config: Config) -> WhipTransport:
-    return WhipTransport(
-        ice_servers=_ice_servers(config), liveness_timeout=config.reconnect.liveness_timeout
-    )
-
-
-def _ice_servers(config: Config) -> list[dict[str, Any]]:
-    servers: list[dict[str, Any]] = []
-    for server in config.alo.ice_servers:
-        entry: dict[str, Any] = {"urls": list(server.urls)}
-        if server.username is not None:
-            entry["username"] = server.username
-        if server.credential is not None:
-            entry["credential"] = server.credential
-        servers.append(entry)
-    return servers
 
 
 __all__ = ["AloVideo", "Participant", "TokenProvider", "VideoChannel", "VideoUser"]

@@ -1,40 +1,49 @@
 """The composition root: the only place that chooses real or synthetic parts.
 
-It builds an :class:`AloVideo` from a :class:`Config`, runs it until told to stop,
-and wires the service's outputs (the ``--events`` JSON lines).
+It builds an :class:`AloVideo` from a :class:`Config` (capture devices, speaker,
+transports, token), the components that live beside it (systemd, watchdog, panel,
+status page ...), runs them until told to stop, and stops them in reverse order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 from alo_edge.api import AloVideo, VideoUser
 from alo_edge.config import Config, load_config
-from alo_edge.errors import ConfigError
-from alo_edge.events import Event
+from alo_edge.errors import ConfigError, ExitCode
 from alo_edge.media.alsa import AlsaPlaybackSink, AlsaSource
-from alo_edge.media.base import AudioSink, MediaSource
+from alo_edge.media.base import AudioSink, AudioSource, MediaSource
 from alo_edge.media.filesource import FileSource
-from alo_edge.media.health import SourceHealth
 from alo_edge.media.picamera import PicameraSource, check_picamera2
 from alo_edge.media.synthetic import SyntheticAudioSource, SyntheticVideoSource
-from alo_edge.media.talkback import TalkbackSpeaker
 from alo_edge.media.v4l2 import V4l2Source
 from alo_edge.panel import PANEL_LED_EVENT, Panel, led_line
 from alo_edge.panel.actions import PANEL_ACTION_EVENT, starts_muted
 from alo_edge.session.access import read_token, token_path
-from alo_edge.session.report import StateReporter
+from alo_edge.session.view import SessionComponent
+from alo_edge.system.components import (
+    EventLineWriter,
+    MediaWatchdog,
+    SystemdStatus,
+    TalkbackSpeaker,
+    status_line,
+)
+from alo_edge.system.health import SourceHealth
 from alo_edge.system.netwatch import NetworkWatcher
-from alo_edge.system.notify import Notifier, WatchdogPinger
+from alo_edge.system.notify import Notifier
+from alo_edge.system.report import StateReporter
 from alo_edge.system.status import StatusServer
+from alo_edge.transport.base import Transport
 from alo_edge.transport.ice import pin_host_addresses
+from alo_edge.transport.janus import JanusTransport
+from alo_edge.transport.whip import WhipTransport
 
 logger = logging.getLogger(__name__)
 
@@ -47,10 +56,6 @@ SDK_EVENTS = (
     "onDeviceListUpdate",
     PANEL_ACTION_EVENT,
 )
-#: EX_TEMPFAIL: a person asked for a restart from the panel; systemd's Restart= restarts us.
-EXIT_RESTART = 75
-#: A published source silent this long while connected counts as wedged (watchdog).
-FRAME_STALL_SECONDS = 3.0
 
 
 def build_video_source(config: Config) -> MediaSource | None:
@@ -76,7 +81,7 @@ def build_video_source(config: Config) -> MediaSource | None:
     raise ConfigError(f"unsupported source {v.source!r}", key="video.source")
 
 
-def build_audio_source(config: Config) -> MediaSource | None:
+def build_audio_source(config: Config) -> AudioSource | None:
     """The configured microphone, or None for ``audio.source = "none"``."""
     a = config.audio
     if a.source == "synthetic":
@@ -96,8 +101,42 @@ def build_audio_sink(config: Config) -> AudioSink | None:
     return AlsaPlaybackSink(a.playback_device, a.rate, a.channels)
 
 
+def ice_servers(config: Config) -> list[dict[str, Any]]:
+    """``alo.ice_servers`` as WebRTC-style dicts (``urls``, ``username``, ``credential``)."""
+    servers: list[dict[str, Any]] = []
+    for server in config.alo.ice_servers:
+        entry: dict[str, Any] = {"urls": list(server.urls)}
+        if server.username is not None:
+            entry["username"] = server.username
+        if server.credential is not None:
+            entry["credential"] = server.credential
+        servers.append(entry)
+    return servers
+
+
+def build_transports(config: Config, *, talkback: bool) -> dict[str, Transport]:
+    """The transports an access step may choose: WHIP and Janus, as ``config`` sets them.
+
+    ``talkback``: the device has a speaker, so Janus subscribes to the others' voices.
+    """
+    servers = ice_servers(config)
+    liveness = config.reconnect.liveness_timeout
+    return {
+        "whip": WhipTransport(ice_servers=servers, liveness_timeout=liveness),
+        "janus": JanusTransport(
+            user_id=config.device.user_id,
+            display=config.device.name,
+            room=config.alo.janus_room,
+            ice_servers=servers,
+            talkback=talkback,
+            talkback_from=config.audio.talkback_from,
+            liveness_timeout=liveness,
+        ),
+    }
+
+
 def build_video(config: Config) -> AloVideo:
-    """An AloVideo wired from ``config``: sources, token file, ICE policy."""
+    """An AloVideo wired from ``config``: sources, speaker, transports, token, ICE policy."""
     pin_host_addresses(config.network.host_addresses)
     user = VideoUser(config.device.user_id, config.device.name, config.device.device_id)
 
@@ -105,92 +144,16 @@ def build_video(config: Config) -> AloVideo:
         # Looked up on every attempt: a rotated token or credential heals the device.
         return read_token(token_path(config))
 
+    sink = build_audio_sink(config)
     return AloVideo(
         user,
         token_provider,
         config=config,
         video_source=build_video_source(config),
         audio_source=build_audio_source(config),
-        audio_sink=build_audio_sink(config),
+        audio_sink=sink,
+        transports=build_transports(config, talkback=sink is not None),
     )
-
-
-class EventLineWriter:
-    """Writes each SDK event as one JSON line ``{"ts", "event", "detail"}`` and flushes."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-
-    def attach(self, video: AloVideo) -> None:
-        for name in SDK_EVENTS:
-            video.events.add_event_listener(name, self.write)
-
-    def write(self, event: Event) -> None:
-        line = {"ts": round(time.time(), 3), "event": event.type, "detail": event.detail}
-        self._stream.write(json.dumps(line) + "\n")
-        self._stream.flush()
-
-
-class SessionComponent(Protocol):
-    """Something that lives beside a session: the panel, the watchdog, systemd's STATUS."""
-
-    async def start(self, video: AloVideo) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-class SystemdStatus:
-    """Mirrors every connection state into systemd's STATUS= line."""
-
-    def __init__(self, notifier: Notifier) -> None:
-        self._notifier = notifier
-
-    async def start(self, video: AloVideo) -> None:
-        video.events.add_event_listener("onConnectionChange", self._show)
-
-    async def stop(self) -> None:
-        return None
-
-    def _show(self, event: Event) -> None:
-        self._notifier.status(status_line(event.detail))
-
-
-def status_line(detail: dict[str, Any]) -> str:
-    """One line for a person (systemd STATUS=, the demo): state, and why or when next."""
-    line = f"{detail['state']}: {detail.get('stateMessage', '')}"
-    if "message" in detail:
-        line += f" ({detail['message']})"
-    if "pendingRestartSeconds" in detail:
-        line += f", next attempt in {detail['pendingRestartSeconds']} s"
-        line += f" (retry {detail.get('retryCount', 0)})"
-    return line
-
-
-class MediaWatchdog:
-    """WATCHDOG=1 pings while the loop runs and, when connected, media frames flow."""
-
-    def __init__(self, notifier: Notifier, interval: float, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self._video: AloVideo | None = None
-        self._pinger = WatchdogPinger(notifier, interval, self.media_flowing)
-
-    async def start(self, video: AloVideo) -> None:
-        self._video = video
-        await self._pinger.start()
-
-    async def stop(self) -> None:
-        await self._pinger.stop()
-
-    def media_flowing(self) -> bool:
-        """False when a published source has produced no frame for FRAME_STALL_SECONDS."""
-        video = self._video
-        if video is None or video.connection_state != AloVideo.CONNECTION_STATUS_CONNECTED:
-            return True  # nothing pulls frames while not connected
-        now = self._clock()
-        return all(
-            (source.last_frame_at or video.connected_at or now) > now - FRAME_STALL_SECONDS
-            for source in video.published_sources
-        )
 
 
 class Service:
@@ -219,9 +182,9 @@ class Service:
         self._duration = duration
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
-        self._exit_code = 0
+        self._exit_code: int = ExitCode.OK
 
-    def request_stop(self, exit_code: int = 0) -> None:
+    def request_stop(self, exit_code: int = ExitCode.OK) -> None:
         """Leave the channel and end :meth:`run` with ``exit_code``."""
         self._exit_code = exit_code
         self._stop.set()
@@ -292,8 +255,6 @@ class Service:
 
     async def _start_session(self, config: Config) -> tuple[AloVideo, list[SessionComponent]]:
         video = build_video(config)
-        if self._events is not None:
-            EventLineWriter(self._events).attach(video)
         if self._person is not None:
             video.events.add_event_listener(
                 "onConnectionChange", lambda e: _print_line(self._person, status_line(e.detail))
@@ -304,6 +265,9 @@ class Service:
         if starts_muted(config.audio.mode):
             await video.set_muted(True)
         components = build_components(config, self._notifier, request_stop=self.request_stop)
+        if self._events is not None:
+            # First in, last out: it also writes what the other parts announce at start and stop.
+            components.insert(0, EventLineWriter(self._events, SDK_EVENTS))
         started: list[SessionComponent] = []
         try:
             for component in components:
@@ -334,7 +298,8 @@ def build_components(
 
     ``request_stop(exit_code)`` ends the service; the panel's restart gesture uses it.
     """
-    components: list[SessionComponent] = [SystemdStatus(notifier), SourceHealth()]
+    health = SourceHealth()
+    components: list[SessionComponent] = [SystemdStatus(notifier), health]
     # A network coming back (new address or default route) cuts a backoff wait short.
     components.append(NetworkWatcher())
     if config.gpio.enabled:
@@ -345,8 +310,8 @@ def build_components(
     # Talk-back's speaker, the local status/metrics endpoint, and state reports to a
     # server that asks for them (the lab's live view shows them).
     components += [TalkbackSpeaker(), StateReporter()]
-    if config.status.listen:
-        components.append(StatusServer(config))
+    if config.status.listen.enabled:
+        components.append(StatusServer(config, sections=[health]))
     return components
 
 
@@ -359,13 +324,13 @@ def build_panel(
     """The LEDs and button from ``config.gpio``; its pin factory opens at ``start``.
 
     ``pin_factory`` replaces ``gpio.pin_factory`` (the bench and tests pass a prepared
-    MockFactory). The restart gesture ends the service with EXIT_RESTART.
+    MockFactory). The restart gesture ends the service with ExitCode.RESTART.
     """
 
     def request_restart() -> None:
-        logger.warning("restart requested from the panel button; exiting %d", EXIT_RESTART)
+        logger.warning("restart requested from the panel button; exiting %d", ExitCode.RESTART)
         if request_stop is not None:
-            request_stop(EXIT_RESTART)
+            request_stop(ExitCode.RESTART)
 
     return Panel(
         config.gpio,

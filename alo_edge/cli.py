@@ -1,8 +1,12 @@
 """The ``alo-edge`` command: run, demo, lab, token, config, check, status.
 
-Exit codes follow sysexits, as systemd's RestartPreventExitStatus expects:
-0 clean stop, 78 configuration error, 69 hardware missing, 75 restart requested from
-the panel button (systemd's Restart= brings the service back), 1 anything else.
+Exit codes follow sysexits, as systemd's RestartPreventExitStatus expects
+(:class:`~alo_edge.errors.ExitCode`): 0 clean stop, 78 configuration error, 69 hardware
+missing, 75 restart requested from the panel button (systemd's Restart= brings the
+service back), 2 a command line argparse cannot parse, 1 anything else.
+
+Each command imports what it needs when it runs: ``--help``, ``config`` and ``status``
+never load the WebRTC stack.
 """
 
 from __future__ import annotations
@@ -20,17 +24,12 @@ from typing import Any, TextIO
 import aiohttp
 
 from alo_edge import __version__
-from alo_edge.app import Service, install_stop_signals
-from alo_edge.config import Config, config_from_dict, load_config, render_config
-from alo_edge.errors import AloEdgeError, ConfigError, HardwareError
+from alo_edge.config import Config, Listen, config_from_dict, load_config, render_config
+from alo_edge.errors import AloEdgeError, ConfigError, ExitCode, HardwareError
 from alo_edge.secret_files import warn_if_exposed, write_private_file
 from alo_edge.session.access import jwt_expiry, read_token, token_path
 from alo_edge.system.journal import configure_logging
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_HARDWARE = 69
-EXIT_CONFIG = 78
 DEFAULT_LAB = "127.0.0.1:8080"
 DEMO_CHANNEL = "demo"
 DEFAULT_STATUS_URL = "http://127.0.0.1:8787"
@@ -45,15 +44,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except ConfigError as exc:
         print(f"alo-edge: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return exc.exit_code
     except HardwareError as exc:
         print(f"alo-edge: hardware missing: {exc}", file=sys.stderr)
-        return EXIT_HARDWARE
+        return exc.exit_code
     except AloEdgeError as exc:
         print(f"alo-edge: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        return exc.exit_code
     except KeyboardInterrupt:
-        return EXIT_OK
+        return ExitCode.OK
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -113,13 +112,6 @@ def _default_lab_state() -> Path:
     return Path(base) / "alo-edge" / "lab"
 
 
-def _split_listen(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"expected HOST:PORT, got {value!r}", key="--listen")
-    return host.strip("[]"), int(port)
-
-
 @contextlib.contextmanager
 def _event_stream(target: str | None) -> Iterator[TextIO | None]:
     if target is None:
@@ -135,6 +127,8 @@ def _event_stream(target: str | None) -> Iterator[TextIO | None]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from alo_edge.app import Service
+
     config = load_config(args.config)
     configure_logging(
         config.log.level,
@@ -165,15 +159,17 @@ def _demo(args: argparse.Namespace) -> int:
     with _event_stream(args.events) as events:
         person = sys.stderr if events is sys.stdout else sys.stdout
         asyncio.run(_demo_main(args, events, person))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 async def _demo_main(args: argparse.Namespace, events: TextIO | None, person: TextIO) -> None:
     import secrets
 
+    from alo_edge.app import Service
     from alo_edge.lab import LabServer, LabSettings  # the device never needs the lab
 
-    host, port = _split_listen(args.lab_listen)
+    listen = Listen.parse(args.lab_listen, "--lab-listen", allow_off=False)
+    host, port = listen.host, listen.port
     # A throwaway key and secret: the demo's lab lives exactly as long as the demo.
     lab = LabServer(
         LabSettings(
@@ -265,10 +261,12 @@ async def _channel_report(lab_url: str, channel: str) -> dict[str, Any]:
 
 
 def _lab(args: argparse.Namespace) -> int:
+    from alo_edge.app import install_stop_signals
     from alo_edge.lab import LabServer, LabSettings, load_or_create_credentials
 
     configure_logging("info", "text")
-    host, port = _split_listen(args.listen)
+    listen = Listen.parse(args.listen, "--listen", allow_off=False)
+    host, port = listen.host, listen.port
     api_key, secret = load_or_create_credentials(args.state_dir)
     addresses = args.host_address or ([host] if host.startswith("127.") or host == "::1" else [])
     settings = LabSettings(
@@ -292,7 +290,7 @@ def _lab(args: argparse.Namespace) -> int:
             await lab.stop()
 
     asyncio.run(serve())
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # --- token -----------------------------------------------------------------------------
@@ -311,7 +309,7 @@ def _token(args: argparse.Namespace) -> int:
     else:
         write_private_file(args.out, token + "\n")
         print(f"token for {args.user!r} written to {args.out}", file=sys.stderr)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # --- config ----------------------------------------------------------------------------
@@ -321,7 +319,7 @@ def _config(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     print(render_config(config), end="")
     print(f"# token: {_describe_token(config)}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # --- status ----------------------------------------------------------------------------
@@ -330,13 +328,11 @@ def _config(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     import json
 
-    from alo_edge.system.status import describe_status
-
     url = args.url.rstrip("/")
     url = url if url.endswith("/status") else f"{url}/status"
     status = asyncio.run(_get_status(url))
     print(json.dumps(status, indent=2) if args.json else describe_status(status))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 async def _get_status(url: str) -> dict[str, Any]:
@@ -358,6 +354,56 @@ async def _get_status(url: str) -> dict[str, Any]:
     return body
 
 
+def describe_status(status: dict[str, Any]) -> str:
+    """``GET /status`` as lines for a person (``alo-edge status``)."""
+    lines = [f"state      {status.get('state')} since {status.get('since')}"]
+    if status.get("pendingRestartSeconds") is not None:
+        lines.append(
+            f"retry      {status.get('retryCount')}, next attempt in "
+            f"{status['pendingRestartSeconds']} s"
+        )
+    elif status.get("retryCount"):
+        lines.append(f"retry      {status['retryCount']}")
+    if status.get("lastError"):
+        lines.append(f"last error {status['lastError']} ({status.get('lastErrorAt')})")
+    lines.append(f"channel    {status.get('channel')} over {status.get('transport')}")
+    video, audio = status.get("video") or {}, status.get("audio") or {}
+    if video.get("source") != "none":
+        fps = video.get("measuredFps")
+        measured = f", sending at {fps} fps" if fps is not None else ""
+        lines.append(
+            f"video      {video.get('source')} ({video.get('device')}) "
+            f"{video.get('width')}x{video.get('height')} @ {video.get('fps')} fps{measured}"
+            + ("" if video.get("sending") else ", not sending")
+        )
+    if audio.get("source") != "none":
+        extras = [x for x, on in (("muted", audio.get("muted")),) if on]
+        extras.append("talk-back on" if audio.get("talkback") else "no talk-back")
+        lines.append(
+            f"audio      {audio.get('source')} ({audio.get('device')}), {', '.join(extras)}"
+        )
+    for kind, media in (("video", video), ("audio", audio)):
+        if media.get("bitrate") is not None:
+            rtt = media.get("roundTripTime")
+            shown = f", RTT {rtt * 1000:.0f} ms" if isinstance(rtt, int | float) else ""
+            lines.append(f"{kind + ' link':<10} {media['bitrate'] / 1000:.0f} kbit/s{shown}")
+    uptime = float(status.get("uptime") or 0)
+    lines.append(f"uptime     {_duration(uptime)}  (reconnects: {status.get('reconnects')})")
+    lines.append(f"version    alo-edge {status.get('version')}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours}h {minutes}m"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s"
+
+
 # --- check -----------------------------------------------------------------------------
 
 
@@ -369,14 +415,14 @@ def _check(args: argparse.Namespace) -> int:
     print(f"token: {_describe_token(config)}")
     if not config.gpio.enabled:
         print("gpio: disabled (gpio.enabled = false)")
-        return EXIT_OK
+        return ExitCode.OK
     # Raises HardwareError (exit 69) when no factory loads or a pin is taken or invalid.
     backend, pins = check_panel_pins(config.gpio)
     print(f"gpio backend: {backend}")
     for role, where in pins:
         print(f"gpio {role}: {where}")
     print("gpio: ok (every pin claimed and released)")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _describe_token(config: Config) -> str:

@@ -1,4 +1,4 @@
-"""The one exception tree of alo-edge.
+"""The one exception tree of alo-edge, and the process exit codes it maps to.
 
 Every error the service raises on purpose is an :class:`AloEdgeError`. Whether
 the supervisor tries again is decided by the class, never by parsing a message::
@@ -10,21 +10,45 @@ the supervisor tries again is decided by the class, never by parsing a message::
     └── TransportError       retryable: the server or the network failed
         └── SignallingError  retryable: the server answered something we cannot use
 
-``retryable`` on each class states the policy so callers need no isinstance ladder.
-Leaves also inherit the matching builtin where one exists, so callers can catch either.
+``retryable`` on each class states the policy so callers need no isinstance ladder;
+``retry_after`` carries a server's wish (seconds) where one was given; ``exit_code``
+is what the process exits with when the error ends it. Leaves also inherit the
+matching builtin where one exists, so callers can catch either.
 """
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The process's exit codes (sysexits), as systemd's RestartPreventExitStatus reads them."""
+
+    OK = 0
+    FAILURE = 1
+    #: argparse's own code for a command line it cannot parse.
+    USAGE = 2
+    #: EX_UNAVAILABLE: a camera, microphone or GPIO pin is missing.
+    HARDWARE = 69
+    #: EX_TEMPFAIL: a person asked for a restart from the panel; systemd's Restart= restarts us.
+    RESTART = 75
+    #: EX_CONFIG: the local configuration is invalid; restarting will not heal it.
+    CONFIG = 78
 
 
 class AloEdgeError(Exception):
     """Base of every error alo-edge raises on purpose."""
 
     retryable: bool = False
+    exit_code: ExitCode = ExitCode.FAILURE
+    #: Seconds a server asked us to wait (``Retry-After``); None when it said nothing.
+    retry_after: float | None = None
 
 
 class ConfigError(AloEdgeError, ValueError):
     """The configuration is invalid; the message names the key path and what was expected."""
+
+    exit_code = ExitCode.CONFIG
 
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(f"{key}: {message}" if key else message)
@@ -33,6 +57,8 @@ class ConfigError(AloEdgeError, ValueError):
 
 class HardwareError(AloEdgeError, OSError):
     """A capture or panel device is missing or refuses to open."""
+
+    exit_code = ExitCode.HARDWARE
 
 
 class AuthError(AloEdgeError):

@@ -16,8 +16,8 @@ import aiohttp
 
 from alo_edge.api import AloVideo
 from alo_edge.events import Event
-from alo_edge.session.access import Access
-from alo_edge.transport.base import PublishedTracks
+from alo_edge.transport.base import Access, OutboundStats, PublishedTracks, ReportTarget
+from alo_edge.transport.room import RoomListener
 
 
 class FakeClock:
@@ -86,6 +86,13 @@ class InMemoryConnection:
     async def replace_tracks(self, tracks: PublishedTracks) -> None:
         self.replaced.append(tracks)
 
+    async def outbound_stats(self) -> list[OutboundStats]:
+        return []
+
+    @property
+    def report_target(self) -> ReportTarget | None:
+        return None
+
     async def close(self) -> None:
         self.close_count += 1
         if self.journal is not None:
@@ -116,7 +123,11 @@ class InMemoryTransport:
         self._more.set()
 
     async def open(
-        self, access: Access, tracks: PublishedTracks, http: aiohttp.ClientSession
+        self,
+        access: Access,
+        tracks: PublishedTracks,
+        http: aiohttp.ClientSession,
+        room: RoomListener,
     ) -> InMemoryConnection:
         self.opened.append(access)
         self.tracks.append(tracks)

@@ -1,15 +1,23 @@
 """The media contract: every source, real or synthetic, hands aiortc a track.
 
 A source is opened once and its track reused across reconnects; each new peer
-connection only attaches it to a new sender.
+connection only attaches it to a new sender. What every source does is
+:class:`MediaSource`; what only some can do is a small protocol of its own
+(:class:`Restartable`), checked with ``isinstance`` where it matters, never probed
+with ``getattr``.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import fractions
+from typing import Protocol, runtime_checkable
 
 import av
 from aiortc.mediastreams import MediaStreamTrack
+
+#: RTP's clock for video, and the time base of every video frame and packet alo-edge makes.
+VIDEO_CLOCK_RATE = 90_000
+VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 
 
 class MediaSource(Protocol):
@@ -31,16 +39,43 @@ class MediaSource(Protocol):
         ...
 
     @property
+    def frames_sent(self) -> int:
+        """Frames (or encoded pictures) its tracks handed to senders, across connections."""
+        ...
+
+    @property
     def track(self) -> MediaStreamTrack:
         """The track a peer connection sends."""
+        ...
+
+    async def start(self) -> None:
+        """Open the device; HardwareError when it is missing (a no-op for stand-ins)."""
         ...
 
     def stop(self) -> None:
         """Release the device; the track ends."""
         ...
 
-    # Optional, read with getattr by the status endpoint: ``frames_sent: int``, the frames
-    # the source's tracks have handed to senders across every connection (a counter).
+
+class AudioSource(MediaSource, Protocol):
+    """A microphone: a media source that can send silence instead of what it hears."""
+
+    def set_muted(self, muted: bool) -> None:
+        """Send silence (``True``) or the microphone again; the track stays live and paced."""
+        ...
+
+
+@runtime_checkable
+class Restartable(Protocol):
+    """A source that can be closed and reopened under the same live track.
+
+    Source health restarts a real device that stopped delivering; a test pattern or
+    a tone cannot stall on its own, so they do not offer this.
+    """
+
+    async def restart(self) -> None:
+        """Close and reopen the device; the track stays live."""
+        ...
 
 
 class AudioSink(Protocol):
@@ -50,6 +85,10 @@ class AudioSink(Protocol):
     s16 from aiortc's Opus decoder); a real device blocks, so an implementation hands
     frames to its own thread through a bounded queue and never blocks the loop.
     """
+
+    async def start(self) -> None:
+        """Open the device; HardwareError when it is missing."""
+        ...
 
     def write(self, frame: av.AudioFrame) -> None:
         """Queue ``frame`` for playback; drops (and counts) when the device falls behind."""

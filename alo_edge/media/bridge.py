@@ -34,6 +34,8 @@ class ThreadBridge(Generic[T]):
         self.dropped = 0
         #: ``time.monotonic()`` of the last item that reached the loop (None: none yet).
         self.last_item_at: float | None = None
+        #: Items handed to the reader (the track) so far.
+        self.delivered = 0
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Deliver pushed items into ``loop`` from now on."""
@@ -57,7 +59,9 @@ class ThreadBridge(Generic[T]):
 
     async def get(self) -> T:
         """The oldest item still queued; waits for one."""
-        return await self._queue.get()
+        item = await self._queue.get()
+        self.delivered += 1
+        return item
 
     def clear(self) -> None:
         """Forget everything queued (a restarted device starts afresh)."""

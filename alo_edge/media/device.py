@@ -49,6 +49,11 @@ class ThreadedDevice(ABC, Generic[ItemT, TrackT]):
         """``time.monotonic()`` of the last item that reached the loop (None: none yet)."""
         return self._bridge.last_item_at
 
+    @property
+    def frames_sent(self) -> int:
+        """Items the tracks took from the device so far, across connections and restarts."""
+        return self._bridge.delivered
+
     async def start(self) -> None:
         """Open the device and start delivering; HardwareError when it cannot be opened."""
         self._bridge.attach(asyncio.get_running_loop())

@@ -20,12 +20,8 @@ import av
 import numpy as np
 
 from alo_edge.errors import ConfigError
-from alo_edge.media.passthrough import (
-    VIDEO_CLOCK_RATE,
-    AccessUnit,
-    KeyframeRequests,
-    PassthroughTrack,
-)
+from alo_edge.media.base import VIDEO_CLOCK_RATE
+from alo_edge.media.passthrough import AccessUnit, KeyframeRequests, PassthroughTrack
 from alo_edge.media.tracks import TrackSlot
 
 #: A consumer this far behind the file's clock (nobody pulled between connections)
@@ -107,6 +103,8 @@ class FileFeed:
         self._start: float | None = None
         self._jump = False
         self.last_frame_at: float | None = None
+        #: Pictures handed out so far (to every connection's track).
+        self.units_sent = 0
         self.keyframes = KeyframeRequests(self._jump_to_keyframe)
 
     def _jump_to_keyframe(self) -> None:
@@ -134,6 +132,7 @@ class FileFeed:
         self._index = (self._index + 1) % len(self._units)
         pts = int(self._slot * VIDEO_CLOCK_RATE / self._fps)
         self._slot += 1
+        self.units_sent += 1
         self.last_frame_at = time.monotonic()
         return AccessUnit(data, keyframe, pts)
 
@@ -169,6 +168,13 @@ class FileSource:
     @property
     def last_frame_at(self) -> float | None:
         return self._feed.last_frame_at
+
+    @property
+    def frames_sent(self) -> int:
+        return self._feed.units_sent
+
+    async def start(self) -> None:
+        """Nothing to open: the file was read when the source was built."""
 
     @property
     def keyframes(self) -> KeyframeRequests:

@@ -16,7 +16,6 @@ source through :meth:`PassthroughTrack.request_keyframe`, rate-limited by
 from __future__ import annotations
 
 import asyncio
-import fractions
 import logging
 import time
 from collections.abc import Callable
@@ -26,10 +25,10 @@ from typing import Any, Protocol
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from alo_edge.media.base import VIDEO_TIME_BASE
+
 logger = logging.getLogger(__name__)
 
-VIDEO_CLOCK_RATE = 90_000
-VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 #: At most one forced keyframe per this many seconds: a receiver losing packets may ask
 #: for one with every RTCP report, and each keyframe costs ten P-frames of bandwidth.
 KEYFRAME_MIN_INTERVAL = 0.5
@@ -141,10 +140,12 @@ class KeyframeRequests:
 
 
 def request_keyframe(track: MediaStreamTrack | None) -> None:
-    """Ask ``track``'s source for a keyframe, if it is a passthrough track (others: no-op)."""
-    request = getattr(track, "request_keyframe", None)
-    if callable(request):
-        request()
+    """Ask ``track``'s source for a keyframe, if it is a passthrough track.
+
+    Other tracks are encoded by aiortc, which makes its own keyframes when asked.
+    """
+    if isinstance(track, PassthroughTrack):
+        track.request_keyframe()
 
 
 def answer_keyframe_requests(sender: Any) -> None:
@@ -157,8 +158,9 @@ def answer_keyframe_requests(sender: Any) -> None:
     track the sender sends at that moment, so ``replaceTrack`` needs no re-wiring.
     Call once per sender, when the peer connection is built.
     """
-    original = getattr(sender, "_send_keyframe", None)
-    if not callable(original):
+    try:
+        original = sender._send_keyframe
+    except AttributeError:
         logger.warning(
             "this aiortc has no RTCRtpSender._send_keyframe: keyframe requests from the "
             "far end cannot be answered on the passthrough path"

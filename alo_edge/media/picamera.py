@@ -23,13 +23,9 @@ import time
 from typing import Any
 
 from alo_edge.errors import HardwareError
+from alo_edge.media.base import VIDEO_CLOCK_RATE
 from alo_edge.media.device import ThreadedDevice
-from alo_edge.media.passthrough import (
-    VIDEO_CLOCK_RATE,
-    AccessUnit,
-    KeyframeRequests,
-    PassthroughTrack,
-)
+from alo_edge.media.passthrough import AccessUnit, KeyframeRequests, PassthroughTrack
 
 logger = logging.getLogger(__name__)
 

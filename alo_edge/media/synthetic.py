@@ -17,9 +17,9 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from alo_edge.media.base import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
 from alo_edge.media.tracks import TrackSlot
 
-VIDEO_CLOCK_RATE = 90_000
 AUDIO_RATE = 48_000
 AUDIO_PTIME = 0.020
 STAMP_BITS = 64
@@ -92,7 +92,7 @@ class TestPatternTrack(MediaStreamTrack):
         draw_stamp(luma, self._counter, int(time.time() * 1000))
         frame = av.VideoFrame.from_ndarray(picture, format="yuv420p")
         frame.pts = int(self._counter * VIDEO_CLOCK_RATE / self._fps)
-        frame.time_base = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+        frame.time_base = VIDEO_TIME_BASE
         self._counter += 1
         return frame
 
@@ -144,6 +144,23 @@ class ToneTrack(MediaStreamTrack):
         return self._sent // self._samples
 
 
+class _Tally:
+    """Frames sent by every track a source handed out (each connection gets a new track)."""
+
+    def __init__(self) -> None:
+        self.before = 0  # sent by the tracks of connections that are gone
+        self.current: TestPatternTrack | ToneTrack | None = None
+
+    def replace(self, track: TestPatternTrack | ToneTrack) -> None:
+        if self.current is not None:
+            self.before += self.current.frames_sent
+        self.current = track
+
+    @property
+    def total(self) -> int:
+        return self.before + (self.current.frames_sent if self.current is not None else 0)
+
+
 class SyntheticVideoSource:
     """The ``synthetic`` video source: a :class:`TestPatternTrack` per connection.
 
@@ -154,18 +171,18 @@ class SyntheticVideoSource:
     device_id = "synthetic-video"
 
     def __init__(self, width: int, height: int, fps: int) -> None:
-        self._frames_before = 0  # sent by the tracks of earlier connections
+        self._tally = _Tally()
         self._tracks = TrackSlot(lambda: self._new_track(width, height, fps))
 
     def _new_track(self, width: int, height: int, fps: int) -> TestPatternTrack:
-        if hasattr(self, "_tracks"):
-            self._frames_before += self._tracks.current.frames_sent
-        return TestPatternTrack(width, height, fps)
+        track = TestPatternTrack(width, height, fps)
+        self._tally.replace(track)
+        return track
 
     @property
     def frames_sent(self) -> int:
         """Frames handed to senders across every connection (the status endpoint's count)."""
-        return self._frames_before + self._tracks.current.frames_sent
+        return self._tally.total
 
     @property
     def track(self) -> MediaStreamTrack:
@@ -174,6 +191,9 @@ class SyntheticVideoSource:
     @property
     def last_frame_at(self) -> float | None:
         return self._tracks.current.last_frame_at
+
+    async def start(self) -> None:
+        """Nothing to open: the pattern is drawn as it is sent."""
 
     def stop(self) -> None:
         self._tracks.stop()
@@ -188,19 +208,18 @@ class SyntheticAudioSource:
     def __init__(self, frequency: float = 1000.0) -> None:
         self._frequency = frequency
         self._muted = False
-        self._frames_before = 0  # sent by the tracks of earlier connections
+        self._tally = _Tally()
         self._tracks = TrackSlot(self._new_track)
 
     @property
     def frames_sent(self) -> int:
         """Frames handed to senders across every connection (the status endpoint's count)."""
-        return self._frames_before + self._tracks.current.frames_sent
+        return self._tally.total
 
     def _new_track(self) -> ToneTrack:
-        if hasattr(self, "_tracks"):
-            self._frames_before += self._tracks.current.frames_sent
         track = ToneTrack(self._frequency)
         track.muted = self._muted
+        self._tally.replace(track)
         return track
 
     @property
@@ -210,6 +229,9 @@ class SyntheticAudioSource:
     @property
     def last_frame_at(self) -> float | None:
         return self._tracks.current.last_frame_at
+
+    async def start(self) -> None:
+        """Nothing to open: the tone is computed as it is sent."""
 
     def set_muted(self, muted: bool) -> None:
         """Send silence instead of the tone (the track stays live)."""

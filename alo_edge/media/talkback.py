@@ -11,13 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from alo_edge.errors import HardwareError
 from alo_edge.media.base import AudioSink
 
 logger = logging.getLogger(__name__)
@@ -64,39 +61,3 @@ class TalkbackPlayer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class AloVideoLike(Protocol):
-    """What the speaker component needs from a session (``AloVideo`` is one)."""
-
-    @property
-    def talkback(self) -> TalkbackPlayer | None: ...
-
-
-class TalkbackSpeaker:
-    """The session component that opens the talk-back sink before the session connects.
-
-    A missing speaker is logged, not fatal (a door whose speaker is gone is still worth
-    seeing); talk-back frames are then dropped by the unopened sink.
-    """
-
-    def __init__(self) -> None:
-        self._sink: AudioSink | None = None
-
-    async def start(self, video: AloVideoLike) -> None:
-        player = video.talkback
-        if player is None:
-            return
-        self._sink = player.sink
-        start: Callable[[], Awaitable[None]] | None = getattr(self._sink, "start", None)
-        if start is None:
-            return
-        try:
-            await start()
-        except HardwareError as exc:
-            logger.warning("talk-back speaker unavailable: %s", exc)
-
-    async def stop(self) -> None:
-        sink, self._sink = self._sink, None
-        if sink is not None:
-            sink.stop()

@@ -18,9 +18,9 @@ import av
 from av.frame import Frame
 
 from alo_edge.errors import HardwareError
+from alo_edge.media.base import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
 from alo_edge.media.bridge import BridgedTrack
 from alo_edge.media.device import ThreadedDevice
-from alo_edge.media.passthrough import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
 
 logger = logging.getLogger(__name__)
 

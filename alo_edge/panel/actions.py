@@ -22,9 +22,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from alo_edge.events import Event, EventTarget
+from alo_edge.events import Event
+from alo_edge.session.view import SessionView
 
 logger = logging.getLogger(__name__)
 
@@ -159,20 +160,6 @@ class GestureDetector:
         return gestures
 
 
-class SessionControls(Protocol):
-    """What the button may do to a session (``AloVideo`` is one)."""
-
-    @property
-    def events(self) -> EventTarget: ...
-
-    @property
-    def muted(self) -> bool: ...
-
-    async def set_muted(self, muted: bool) -> None: ...
-
-    def reconnect_now(self) -> None: ...
-
-
 @dataclass(frozen=True)
 class ButtonMapping:
     """Which action each gesture triggers (``gpio.on_press``, ``on_hold``, ``on_long_hold``)."""
@@ -225,7 +212,7 @@ class ButtonActions:
 
     def __init__(
         self,
-        session: SessionControls,
+        session: SessionView,
         mapping: ButtonMapping,
         *,
         request_restart: Callable[[], None],
@@ -329,7 +316,6 @@ __all__ = [
     "Gesture",
     "GestureDetector",
     "GestureEvent",
-    "SessionControls",
     "detector_for",
     "follow_button",
     "starts_muted",

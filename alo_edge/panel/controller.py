@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from alo_edge.config import GpioConfig
-from alo_edge.errors import AloEdgeError, AuthError
-from alo_edge.events import Event, EventTarget
+from alo_edge.errors import AuthError
+from alo_edge.events import Event
 from alo_edge.panel.actions import (
     Action,
     ButtonActions,
@@ -29,38 +29,17 @@ from alo_edge.panel.actions import (
     detector_for,
     follow_button,
 )
-from alo_edge.panel.gpio import PanelHardware, open_pin_factory
+from alo_edge.panel.gpio import GpiozeroPanel, open_pin_factory
+from alo_edge.panel.hardware import PanelHardware
 from alo_edge.panel.patterns import mic_live, state_colour, status_pattern
 from alo_edge.session.states import ConnectionState
+from alo_edge.session.view import SessionView
 
 logger = logging.getLogger(__name__)
 
 #: The event every LED change is announced with.
 PANEL_LED_EVENT = "onPanelLedChange"
 _LED_NAMES = {"status": "status LED", "rgb": "RGB LED", "mic": "mic LED"}
-
-
-class PanelSession(Protocol):
-    """What the panel reads from and does to a session (``AloVideo`` is one)."""
-
-    @property
-    def events(self) -> EventTarget: ...
-
-    @property
-    def connection_state(self) -> str: ...
-
-    @property
-    def last_error(self) -> AloEdgeError | None: ...
-
-    @property
-    def muted(self) -> bool: ...
-
-    @property
-    def media_sources(self) -> list[Any]: ...
-
-    async def set_muted(self, muted: bool) -> None: ...
-
-    def reconnect_now(self) -> None: ...
 
 
 def log_task_failure(task: asyncio.Task[Any]) -> None:
@@ -103,7 +82,7 @@ class Panel:
         self._request_restart = request_restart
         self._given_factory = pin_factory
         self._hardware: PanelHardware | None = None
-        self._session: PanelSession | None = None
+        self._session: SessionView | None = None
         self._button_task: asyncio.Task[None] | None = None
         self._shown: dict[str, dict[str, Any]] = {}
         self.restart_requested = False
@@ -115,25 +94,16 @@ class Panel:
             raise RuntimeError("the panel is not started")
         return self._hardware
 
-    async def start(self, video: PanelSession) -> None:
+    async def start(self, session: SessionView) -> None:
         """Claim the pins, show the session's current state, and follow it from now on."""
-        factory = self._given_factory
-        if factory is None:
-            factory = open_pin_factory(self._gpio.pin_factory)
-        try:
-            hardware = PanelHardware(self._gpio, factory)
-        except BaseException:
-            if self._given_factory is None:
-                factory.close()
-            raise
-        self._hardware = hardware
-        self._session = video
+        self._hardware = hardware = self._open_hardware()
+        self._session = session
         await hardware.start()
-        video.events.add_event_listener("onConnectionChange", self._on_connection_change)
+        session.events.add_event_listener("onConnectionChange", self._on_connection_change)
         self.render()
         if hardware.has_button:
             actions = ButtonActions(
-                video,
+                session,
                 self._mapping,
                 request_restart=self._restart,
                 on_performed=self._on_action,
@@ -169,9 +139,17 @@ class Panel:
                 await hardware.stop()
             finally:
                 hardware.close()
-                if self._given_factory is None:
-                    hardware.factory.close()
         self._shown.clear()
+
+    def _open_hardware(self) -> PanelHardware:
+        if self._given_factory is not None:
+            return GpiozeroPanel(self._gpio, self._given_factory)
+        factory = open_pin_factory(self._gpio.pin_factory)
+        try:
+            return GpiozeroPanel(self._gpio, factory, owns_factory=True)
+        except BaseException:
+            factory.close()
+            raise
 
     def render(self) -> None:
         """Show the session's current state (called on every state change)."""
@@ -201,11 +179,11 @@ class Panel:
         hardware.show(pattern, colour)
         live = mic_live(state, muted, has_microphone)
         hardware.set_mic(live)
-        if hardware.status_led is not None:
+        if "status" in hardware.leds:
             self._announce("status", state, pattern=pattern.name)
-        if hardware.rgb_led is not None:
+        if "rgb" in hardware.leds:
             self._announce("rgb", state, pattern=pattern.name, colour=colour.name)
-        if hardware.mic_led is not None:
+        if "mic" in hardware.leds:
             self._announce("mic", state, pattern="on" if live else "off")
 
     def _announce(self, led: str, state: ConnectionState, **shown: str) -> None:
@@ -214,7 +192,7 @@ class Panel:
         self._shown[led] = shown
         detail: dict[str, Any] = {"led": led, **shown, "state": state.value}
         line = led_line(detail)
-        if type(self.hardware.factory).__name__ == "MockFactory":
+        if self.hardware.virtual:
             logger.info("virtual panel: %s", line)
         else:
             logger.debug("%s", line)
@@ -233,4 +211,4 @@ class Panel:
         self._request_restart()
 
 
-__all__ = ["PANEL_LED_EVENT", "Panel", "PanelSession", "led_line"]
+__all__ = ["PANEL_LED_EVENT", "Panel", "led_line"]

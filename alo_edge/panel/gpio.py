@@ -44,6 +44,13 @@ _FIX_NO_FACTORY = (
 )
 
 
+def is_virtual(factory: Any) -> bool:
+    """True for gpiozero's MockFactory: pins nobody can see."""
+    from gpiozero.pins.mock import MockFactory
+
+    return isinstance(factory, MockFactory)
+
+
 def open_pin_factory(name: str) -> Any:
     """The gpiozero pin factory named by ``gpio.pin_factory``; HardwareError when it cannot load.
 
@@ -114,8 +121,7 @@ def check_panel_pins(
     """
     factory = pin_factory if pin_factory is not None else open_pin_factory(gpio.pin_factory)
     try:
-        hardware = PanelHardware(gpio, factory)
-        hardware.close()
+        GpiozeroPanel(gpio, factory).close()
         return describe_factory(factory), pin_assignments(gpio)
     finally:
         if pin_factory is None:
@@ -162,19 +168,21 @@ class _Showing:
     colour: Colour
 
 
-class PanelHardware:
-    """The LEDs and the button of one panel, built from ``gpio`` on ``factory``.
+class GpiozeroPanel:
+    """The :class:`~alo_edge.panel.hardware.PanelHardware` of gpiozero: ``gpio``'s pins on
+    ``factory``.
 
     Opening claims the pins (HardwareError naming the key when one is invalid or
     taken). :meth:`start` captures the event loop and connects the button;
     :meth:`show` and :meth:`set_mic` change what the LEDs show at once;
     :meth:`stop` turns every LED off and ends the pattern player; :meth:`close`
-    releases the pins. The factory stays the caller's.
+    releases the pins, and the factory too when ``owns_factory``.
     """
 
-    def __init__(self, gpio: GpioConfig, factory: Any) -> None:
+    def __init__(self, gpio: GpioConfig, factory: Any, *, owns_factory: bool = False) -> None:
         self._gpio = gpio
         self.factory = factory
+        self._owns_factory = owns_factory
         self._devices: list[Any] = []
         self._status: Any = None
         self._rgb: Any = None
@@ -230,6 +238,17 @@ class PanelHardware:
             raise HardwareError(f"{key}: {_pin_problem(exc)}") from exc
         self._devices.append(device)
         return device
+
+    @property
+    def virtual(self) -> bool:
+        """True on gpiozero's MockFactory."""
+        return is_virtual(self.factory)
+
+    @property
+    def leds(self) -> frozenset[str]:
+        """The LEDs configured: ``status``, ``rgb``, ``mic``."""
+        fitted = (("status", self._status), ("rgb", self._rgb), ("mic", self._mic))
+        return frozenset(name for name, device in fitted if device is not None)
 
     @property
     def has_button(self) -> bool:
@@ -319,6 +338,9 @@ class PanelHardware:
                 device.close()
             except Exception:
                 logger.exception("closing %r failed", device)
+        if self._owns_factory:
+            self._owns_factory = False
+            self.factory.close()
 
     async def _play(
         self, pattern: LedPattern, colour: Colour, started: float, first_wait: float
@@ -370,8 +392,9 @@ def _pin_problem(exc: Exception) -> str:
 __all__ = [
     "BUTTON_QUEUE_SIZE",
     "ButtonBridge",
-    "PanelHardware",
+    "GpiozeroPanel",
     "describe_factory",
+    "is_virtual",
     "open_pin_factory",
     "pin_assignments",
 ]

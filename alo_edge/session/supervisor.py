@@ -19,11 +19,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from alo_edge.errors import AloEdgeError, AuthError, TransportError
-from alo_edge.session.access import Access
 from alo_edge.session.backoff import ReconnectPolicy
 from alo_edge.session.clock import Clock
 from alo_edge.session.states import STATE_MESSAGES, ConnectionState, is_allowed
-from alo_edge.transport.base import Connection
+from alo_edge.transport.base import Access, Connection
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +75,11 @@ class Supervisor:
                 self._state = S.NOT_CONNECTED
                 self._policy.reset()
             self._task = asyncio.create_task(self._run(), name="alo-edge supervisor")
+        return self._task
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The loop's task while it runs; it ends only on a fatal error or :meth:`stop`."""
         return self._task
 
     @property
@@ -150,7 +154,7 @@ class Supervisor:
     async def _recover(self, failure: AloEdgeError) -> None:
         delay = self._policy.next_delay(
             self._clock.monotonic(),
-            retry_after=getattr(failure, "retry_after", None),
+            retry_after=failure.retry_after,
             at_cap=isinstance(failure, AuthError),
         )
         deadline = self._clock.monotonic() + delay

@@ -19,9 +19,9 @@ import errno
 import logging
 import socket
 from collections.abc import Callable
-from typing import Any, Protocol
 
 from alo_edge.events import Event
+from alo_edge.session.view import SessionView
 from alo_edge.system.netlink import (
     GROUPS,
     RTM_GETADDR,
@@ -42,18 +42,6 @@ DUMP_TIMEOUT = 2.0
 MAX_DUMP_DATAGRAMS = 10_000
 _RECONNECT_PENDING = "RECONNECT_PENDING"
 _ATTEMPTING = ("ACQUIRING_ACCESS", "CONNECTING")
-
-
-class Reconnectable(Protocol):
-    """What the watcher needs of a session (an AloVideo)."""
-
-    @property
-    def events(self) -> Any: ...
-
-    @property
-    def connection_state(self) -> str: ...
-
-    def reconnect_now(self) -> None: ...
 
 
 def open_netlink_socket(groups: int = GROUPS) -> socket.socket:
@@ -97,11 +85,11 @@ class NetworkWatcher:
         self._seed = seed
         self._view = NetworkView()
         self._sock: socket.socket | None = None
-        self._video: Reconnectable | None = None
+        self._session: SessionView | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._retry_after_attempt = False
 
-    async def start(self, video: Reconnectable) -> None:
+    async def start(self, session: SessionView) -> None:
         """Subscribe to netlink (first) and read today's state (second), then watch."""
         try:
             # Subscribing before the dump: a change between the two is seen twice, never lost.
@@ -114,10 +102,10 @@ class NetworkWatcher:
         except OSError as exc:
             logger.info("could not read the current addresses and routes: %s", exc)
         self._sock = sock
-        self._video = video
+        self._session = session
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(sock.fileno(), self._readable)
-        video.events.add_event_listener("onConnectionChange", self._on_state)
+        session.events.add_event_listener("onConnectionChange", self._on_state)
         logger.debug("watching netlink for new addresses and default routes")
 
     async def stop(self) -> None:
@@ -126,9 +114,9 @@ class NetworkWatcher:
         if sock is not None and self._loop is not None:
             self._loop.remove_reader(sock.fileno())
             sock.close()
-        if self._video is not None:
-            self._video.events.remove_event_listener("onConnectionChange", self._on_state)
-            self._video = None
+        if self._session is not None:
+            self._session.events.remove_event_listener("onConnectionChange", self._on_state)
+            self._session = None
 
     def _readable(self) -> None:
         sock = self._sock
@@ -149,22 +137,22 @@ class NetworkWatcher:
                 self._network_changed(self._view.apply(change))
 
     def _network_changed(self, what: str | None) -> None:
-        video = self._video
-        if what is None or video is None:
+        session = self._session
+        if what is None or session is None:
             return
-        state = video.connection_state
+        state = session.connection_state
         if state == _RECONNECT_PENDING:
             logger.info("network came back (%s): reconnecting now", what)
-            video.reconnect_now()
+            session.reconnect_now()
         elif state in _ATTEMPTING:
             logger.info("network came back (%s) during an attempt", what)
             self._retry_after_attempt = True
 
     def _on_state(self, event: Event) -> None:
         state = event.detail.get("state")
-        if state == _RECONNECT_PENDING and self._retry_after_attempt and self._video is not None:
+        if state == _RECONNECT_PENDING and self._retry_after_attempt and self._session is not None:
             self._retry_after_attempt = False
             logger.info("the network came back during the failed attempt: reconnecting now")
-            self._video.reconnect_now()
+            self._session.reconnect_now()
         elif state == "CONNECTED":
             self._retry_after_attempt = False

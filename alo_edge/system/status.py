@@ -7,6 +7,10 @@ live connection's sender statistics (bytes sent, round-trip time from the far en
 RTCP receiver reports). It binds ``status.listen`` (127.0.0.1 by default: there is no
 auth, so it is not for an open network); an empty ``listen`` turns it off.
 
+Parts beside the session that have something to report (source health today) are
+each a :class:`StatusSection` that adds one key to ``/status`` and its own metrics, so
+the tracker does not grow a branch for every part.
+
 A port that cannot be bound is logged and skipped: a door intercom without its
 status page is still a door intercom.
 
@@ -28,10 +32,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
@@ -45,16 +49,14 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from alo_edge import __version__
-from alo_edge.api import AloVideo
-from alo_edge.config import Config
-from alo_edge.errors import ConfigError
+from alo_edge.config import Config, Listen
 from alo_edge.events import Event
 from alo_edge.session.states import ConnectionState
-from alo_edge.transport.base import OutboundStats
+from alo_edge.session.view import SessionView
+from alo_edge.transport.base import Connection, OutboundStats
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LISTEN = "127.0.0.1:8787"
 SAMPLE_INTERVAL = 1.0
 #: The text exposition format generate_latest() writes.
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -63,14 +65,21 @@ _PROCESS_STARTED = time.monotonic()
 _STATES = [state.value for state in ConnectionState]
 
 
-def split_listen(listen: str) -> tuple[str, int]:
-    """``"HOST:PORT"`` -> ``(host, port)``; ConfigError naming ``status.listen`` otherwise."""
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(
-            f"expected HOST:PORT or an empty string, got {listen!r}", key="status.listen"
-        )
-    return host.strip("[]"), int(port)
+class StatusSection(Protocol):
+    """A part beside the session that reports in ``/status`` (one key) and ``/metrics``."""
+
+    @property
+    def status_key(self) -> str:
+        """Its key in the ``/status`` document (camelCase, as ALO spells keys)."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Its part of ``/status`` now."""
+        ...
+
+    def metrics(self) -> Iterable[Metric]:
+        """Its metric families now (names start with ``alo_edge_``)."""
+        ...
 
 
 @dataclass
@@ -104,12 +113,12 @@ class StatusTracker:
     errors: int = 0
     last_error: str | None = None
     last_error_at: float | None = None
-    video: AloVideo | None = None
+    session: SessionView | None = None
     kinds: dict[str, _KindCounters] = field(default_factory=dict)
     measured_fps: dict[str, float] = field(default_factory=dict)
     _attempts: int = 0
     _frames_at: tuple[float, dict[str, int]] | None = None
-    _connection: object = None
+    _connection: Connection | None = None
     _sampled_at: float | None = None
 
     def on_connection_change(self, event: Event) -> None:
@@ -137,7 +146,7 @@ class StatusTracker:
         pending = detail.get("pendingRestartSeconds")
         self.pending_restart_seconds = pending if isinstance(pending, int) else None
 
-    def record_outbound(self, connection: object, stats: list[OutboundStats]) -> None:
+    def record_outbound(self, connection: Connection, stats: list[OutboundStats]) -> None:
         """Fold one sample of the live connection's sender stats into the totals."""
         now = self.clock()
         if connection is not self._connection:
@@ -174,23 +183,21 @@ class StatusTracker:
 
     def frames_sent(self) -> dict[str, int]:
         """Frames each published source's track handed to its sender (where it counts)."""
-        frames: dict[str, int] = {}
-        for source in self.video.media_sources if self.video else []:
-            count = getattr(source, "frames_sent", None)
-            if isinstance(count, int):
-                frames[source.kind] = count
-        return frames
+        sources = self.session.media_sources if self.session is not None else []
+        return {source.kind: source.frames_sent for source in sources}
 
     def _fps(self, kind: str) -> float | None:
         fps = self.measured_fps.get(kind)
         return None if fps is None else round(fps, 1)
 
     def _media(self, kind: str) -> dict[str, Any]:
-        video = self.video
-        source = next((s for s in video.media_sources if s.kind == kind), None) if video else None
-        published = video is not None and source in video.published_sources
+        session = self.session
+        sources = session.media_sources if session is not None else []
+        source = next((s for s in sources if s.kind == kind), None)
+        published = session is not None and source in session.published_sources
+        configured = self.config.video.source if kind == "video" else self.config.audio.source
         entry: dict[str, Any] = {
-            "source": getattr(self.config, kind).source,
+            "source": configured,
             "device": source.device_id if source is not None else None,
             "sending": published and self.state == ConnectionState.CONNECTED.value,
             "framesSent": self.frames_sent().get(kind),
@@ -203,8 +210,8 @@ class StatusTracker:
             v = self.config.video
             entry.update(width=v.width, height=v.height, fps=v.fps)
         else:
-            entry["muted"] = bool(video and video.muted)
-            talkback = video.talkback if video else None
+            entry["muted"] = bool(session and session.muted)
+            talkback = session.talkback if session else None
             entry["talkback"] = talkback is not None
             if talkback is not None:
                 entry["talkbackFramesPlayed"] = talkback.frames_played
@@ -238,8 +245,9 @@ class StatusTracker:
 class _TrackerCollector(Collector):
     """Reads the tracker at scrape time, so a scrape never sees half an update."""
 
-    def __init__(self, tracker: StatusTracker) -> None:
+    def __init__(self, tracker: StatusTracker, sections: Sequence[StatusSection]) -> None:
         self._tracker = tracker
+        self._sections = sections
 
     def collect(self) -> Iterator[Metric]:
         t = self._tracker
@@ -313,28 +321,36 @@ class _TrackerCollector(Collector):
                 "When the last connection error happened (epoch seconds)",
                 value=t.last_error_at,
             )
+        for section in self._sections:
+            yield from section.metrics()
 
 
 class StatusServer:
     """The session component serving /status and /metrics on ``status.listen``."""
 
-    def __init__(self, config: Config, listen: str | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        listen: Listen | None = None,
+        sections: Sequence[StatusSection] = (),
+    ) -> None:
         self.tracker = StatusTracker(config)
+        self.sections = tuple(sections)
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_TrackerCollector(self.tracker))
+        self.registry.register(_TrackerCollector(self.tracker, self.sections))
         self._listen = config.status.listen if listen is None else listen
         self._runner: web.AppRunner | None = None
         self._sampler: asyncio.Task[None] | None = None
         self.url: str | None = None
 
-    async def start(self, video: AloVideo) -> None:
-        """Follow ``video`` and listen (a busy port is logged, not fatal)."""
-        self.tracker.video = video
-        video.events.add_event_listener("onConnectionChange", self.tracker.on_connection_change)
-        self._sampler = asyncio.create_task(self._sample(video), name="alo-edge status sampler")
-        if not self._listen:
+    async def start(self, session: SessionView) -> None:
+        """Follow ``session`` and listen (a busy port is logged, not fatal)."""
+        self.tracker.session = session
+        session.events.add_event_listener("onConnectionChange", self.tracker.on_connection_change)
+        self._sampler = asyncio.create_task(self._sample(session), name="alo-edge status sampler")
+        if not self._listen.enabled:
             return
-        host, port = split_listen(self._listen)
+        host, port = self._listen.host, self._listen.port
         app = web.Application()
         app.router.add_get("/status", self._status)
         app.router.add_get("/metrics", self._metrics)
@@ -357,9 +373,9 @@ class StatusServer:
 
     async def stop(self) -> None:
         """Stop sampling and listening."""
-        video, self.tracker.video = self.tracker.video, None
-        if video is not None:
-            video.events.remove_event_listener(
+        session, self.tracker.session = self.tracker.session, None
+        if session is not None:
+            session.events.remove_event_listener(
                 "onConnectionChange", self.tracker.on_connection_change
             )
         sampler, self._sampler = self._sampler, None
@@ -372,20 +388,22 @@ class StatusServer:
             await runner.cleanup()
         self.url = None
 
-    async def _sample(self, video: AloVideo) -> None:
+    async def _sample(self, session: SessionView) -> None:
         while True:
             self.tracker.sample_frames()
-            connection = video.connection
-            outbound = getattr(connection, "outbound_stats", None)
-            if outbound is not None:
+            connection = session.connection
+            if connection is not None:
                 try:
-                    self.tracker.record_outbound(connection, await outbound())
+                    self.tracker.record_outbound(connection, await connection.outbound_stats())
                 except Exception as exc:  # a connection closing under us: next second
                     logger.debug("sender stats unavailable: %r", exc)
             await asyncio.sleep(SAMPLE_INTERVAL)
 
     async def _status(self, request: web.Request) -> web.Response:
-        return web.json_response(self.tracker.status())
+        document = self.tracker.status()
+        for section in self.sections:
+            document[section.status_key] = section.status()
+        return web.json_response(document)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(
@@ -395,53 +413,3 @@ class StatusServer:
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
-
-
-def describe_status(status: dict[str, Any]) -> str:
-    """``GET /status`` as lines for a person (``alo-edge status``)."""
-    lines = [f"state      {status.get('state')} since {status.get('since')}"]
-    if status.get("pendingRestartSeconds") is not None:
-        lines.append(
-            f"retry      {status.get('retryCount')}, next attempt in "
-            f"{status['pendingRestartSeconds']} s"
-        )
-    elif status.get("retryCount"):
-        lines.append(f"retry      {status['retryCount']}")
-    if status.get("lastError"):
-        lines.append(f"last error {status['lastError']} ({status.get('lastErrorAt')})")
-    lines.append(f"channel    {status.get('channel')} over {status.get('transport')}")
-    video, audio = status.get("video") or {}, status.get("audio") or {}
-    if video.get("source") != "none":
-        fps = video.get("measuredFps")
-        measured = f", sending at {fps} fps" if fps is not None else ""
-        lines.append(
-            f"video      {video.get('source')} ({video.get('device')}) "
-            f"{video.get('width')}x{video.get('height')} @ {video.get('fps')} fps{measured}"
-            + ("" if video.get("sending") else ", not sending")
-        )
-    if audio.get("source") != "none":
-        extras = [x for x, on in (("muted", audio.get("muted")),) if on]
-        extras.append("talk-back on" if audio.get("talkback") else "no talk-back")
-        lines.append(
-            f"audio      {audio.get('source')} ({audio.get('device')}), {', '.join(extras)}"
-        )
-    for kind, media in (("video", video), ("audio", audio)):
-        if media.get("bitrate") is not None:
-            rtt = media.get("roundTripTime")
-            shown = f", RTT {rtt * 1000:.0f} ms" if isinstance(rtt, int | float) else ""
-            lines.append(f"{kind + ' link':<10} {media['bitrate'] / 1000:.0f} kbit/s{shown}")
-    uptime = float(status.get("uptime") or 0)
-    lines.append(f"uptime     {_duration(uptime)}  (reconnects: {status.get('reconnects')})")
-    lines.append(f"version    alo-edge {status.get('version')}")
-    return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days}d {hours}h {minutes}m"
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m {secs}s"

@@ -1,15 +1,22 @@
-"""HTTP helpers shared by the access step and WHIP: bounded reads, Retry-After, auth errors."""
+"""HTTP helpers every signalling client shares: bounded reads, Retry-After, auth errors,
+the bearer header, and the one translation of aiohttp's errors into alo-edge's tree.
+
+httpx's ``map_exceptions`` is the model: the library underneath raises its own classes,
+and exactly one place here turns them into :class:`~alo_edge.errors.TransportError`,
+so no caller writes the same ``except aiohttp.ClientError`` ladder again.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import aiohttp
 
-from alo_edge.errors import AuthError, SignallingError
+from alo_edge.errors import AloEdgeError, AuthError, SignallingError, TransportError
 
 #: No signalling request may hang a connection attempt for longer than this.
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=5)
@@ -17,6 +24,29 @@ MAX_JSON_BYTES = 64 * 1024
 MAX_SDP_BYTES = 256 * 1024
 #: A server may ask for a pause, but not put a door intercom to sleep for a day.
 MAX_RETRY_AFTER = 600.0
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The ``Authorization`` header carrying ``token`` (never logged: callers pass it on only)."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def map_transport_errors(what: str) -> Iterator[None]:
+    """Turn aiohttp's failures inside the block into a TransportError naming ``what``.
+
+    ``what`` names the peer for a person ("access endpoint https://..."); the error
+    reads "<what> unreachable: <reason>" or "<what> did not answer in time".
+    Errors of alo-edge's own tree raised inside the block pass through untouched.
+    """
+    try:
+        yield
+    except AloEdgeError:
+        raise  # already ours (TransportError is an OSError too: let it pass as it is)
+    except (aiohttp.ClientError, OSError) as exc:
+        raise TransportError(f"{what} unreachable: {exc or type(exc).__name__}") from None
+    except TimeoutError:
+        raise TransportError(f"{what} did not answer in time") from None
 
 
 async def read_limited(response: aiohttp.ClientResponse, limit: int, *, what: str) -> bytes:

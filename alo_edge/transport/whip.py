@@ -24,17 +24,19 @@ from aiortc import RTCConfiguration
 
 from alo_edge.errors import SignallingError, TransportError
 from alo_edge.media.passthrough import request_keyframe
-from alo_edge.session.access import Access
-from alo_edge.transport.base import PublishedTracks
+from alo_edge.transport.base import Access, PublishedTracks, ReportTarget
 from alo_edge.transport.http import (
     HTTP_TIMEOUT,
     MAX_SDP_BYTES,
     auth_error_for,
+    bearer,
+    map_transport_errors,
     read_limited,
     retry_after_seconds,
 )
 from alo_edge.transport.ice import rtc_configuration_from_dicts
 from alo_edge.transport.peer import PublishingPeer
+from alo_edge.transport.room import RoomListener
 
 logger = logging.getLogger(__name__)
 
@@ -88,9 +90,16 @@ class WhipTransport:
         self._clock = clock
 
     async def open(
-        self, access: Access, tracks: PublishedTracks, http: aiohttp.ClientSession
+        self,
+        access: Access,
+        tracks: PublishedTracks,
+        http: aiohttp.ClientSession,
+        room: RoomListener,
     ) -> WhipConnection:
-        """POST an offer for ``tracks`` to ``access.url`` and return once media flows."""
+        """POST an offer for ``tracks`` to ``access.url`` and return once media flows.
+
+        WHIP tells nothing about who else is in the channel: ``room`` hears nothing.
+        """
         servers = list(access.ice_servers) or self._configured_servers or self._link_servers
         connection = WhipConnection(
             rtc_configuration_from_dicts(servers),
@@ -114,8 +123,8 @@ class WhipTransport:
     async def _post_offer(
         self, connection: WhipConnection, access: Access, offer: str, http: aiohttp.ClientSession
     ) -> str:
-        headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {access.token}"}
-        try:
+        headers = {"Content-Type": "application/sdp", **bearer(access.token)}
+        with map_transport_errors(f"WHIP endpoint {access.url}"):
             async with http.post(
                 access.url, data=offer.encode(), headers=headers, timeout=HTTP_TIMEOUT
             ) as response:
@@ -141,10 +150,6 @@ class WhipTransport:
                 if links:
                     self._link_servers = parse_link_ice_servers(links)
                     connection.events_url = link_target(links, EVENTS_REL, str(response.url))
-        except aiohttp.ClientError as exc:
-            raise TransportError(f"WHIP endpoint {access.url} unreachable: {exc}") from None
-        except TimeoutError:
-            raise TransportError(f"WHIP endpoint {access.url} did not answer in time") from None
         try:
             return body.decode("utf-8")
         except UnicodeDecodeError:
@@ -181,9 +186,9 @@ class WhipConnection(PublishingPeer):
         self._close_task: asyncio.Task[None] | None = None
 
     @property
-    def events_target(self) -> tuple[str, str] | None:
-        """``(url, bearer token)`` for the device's state reports, if the server named a URL."""
-        return None if self.events_url is None else (self.events_url, self._token)
+    def report_target(self) -> ReportTarget | None:
+        """Where the device's state reports go, if the server named a URL."""
+        return None if self.events_url is None else ReportTarget(self.events_url, self._token)
 
     async def close(self) -> None:
         """DELETE the WHIP resource and close the peer connection, once, even if cancelled."""
@@ -196,7 +201,7 @@ class WhipConnection(PublishingPeer):
             try:
                 async with self._http.delete(
                     self.resource_url,
-                    headers={"Authorization": f"Bearer {self._token}"},
+                    headers=bearer(self._token),
                     timeout=DELETE_TIMEOUT,
                 ) as response:
                     if response.status >= 300 and response.status != 404:

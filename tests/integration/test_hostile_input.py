@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alo_edge.errors import AuthError, TransportError
-from alo_edge.session.access import Access, parse_access_answer
-from alo_edge.transport.base import PublishedTracks
+from alo_edge.transport.access import parse_access_answer
+from alo_edge.transport.base import Access, PublishedTracks
 from alo_edge.transport.http import (
     MAX_JSON_BYTES,
     MAX_RETRY_AFTER,
@@ -34,6 +34,7 @@ from alo_edge.transport.http import (
     retry_after_seconds,
 )
 from alo_edge.transport.ice import pin_host_addresses
+from alo_edge.transport.room import RoomListener
 from alo_edge.transport.whip import WhipTransport
 
 pytestmark = pytest.mark.integration
@@ -86,6 +87,7 @@ def publish_against(answer: Answer) -> BaseException | None:
                     Access("whip", url, "hostile-test-token"),
                     PublishedTracks(offer_video=False, offer_audio=True),
                     http,
+                    RoomListener(),
                 )
             except Exception as error:
                 return error

@@ -16,7 +16,7 @@ from types import ModuleType
 
 import pytest
 
-from alo_edge.media.health import SourceHealth
+from alo_edge.system.health import SourceHealth
 from tests.integration.media_lab import InProcessLab, start_device, stop_device
 from tests.media_support import SENSORS
 

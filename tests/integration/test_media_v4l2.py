@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from alo_edge.api import AloVideo, VideoUser
+from alo_edge.app import build_transports
 from alo_edge.errors import HardwareError
 from alo_edge.lab import mint_token
 from alo_edge.media.v4l2 import V4l2Source
@@ -56,7 +57,13 @@ async def test_the_stand_in_camera_reaches_the_lab_and_survives_a_restart(
         token = mint_token(lab.settings.secret, "door-1", 60, time.time())
         pin_host_addresses(config.network.host_addresses)
         source = stand_in_camera()
-        video = AloVideo(VideoUser("door-1"), token, config=config, video_source=source)
+        video = AloVideo(
+            VideoUser("door-1"),
+            token,
+            config=config,
+            video_source=source,
+            transports=build_transports(config, talkback=False),
+        )
         log = EventLog(video)
         await video.connect("usb")
         try:

@@ -15,15 +15,16 @@ import logging
 import signal
 import sys
 
-from alo_edge.app import EventLineWriter, build_video
+from alo_edge.app import SDK_EVENTS, build_video
 from alo_edge.config import load_config
-from alo_edge.media.talkback import TalkbackSpeaker
+from alo_edge.system.components import EventLineWriter, TalkbackSpeaker
 
 
 async def main(config_path: str) -> int:
     config = load_config(config_path)
     video = build_video(config)
-    EventLineWriter(sys.stdout).attach(video)
+    writer = EventLineWriter(sys.stdout, SDK_EVENTS)
+    await writer.start(video)
     speaker = TalkbackSpeaker()
     await speaker.start(video)
     stop = asyncio.Event()
@@ -50,6 +51,7 @@ async def main(config_path: str) -> int:
         await asyncio.gather(*pending, return_exceptions=True)
         await video.disconnect()
         await speaker.stop()
+        await writer.stop()
         for source in video.media_sources:
             source.stop()
     return 0

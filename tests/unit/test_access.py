@@ -15,12 +15,12 @@ from alo_edge.config import Config, config_from_dict
 from alo_edge.errors import AuthError, SignallingError, TransportError
 from alo_edge.session.access import (
     MAX_TOKEN_BYTES,
-    Access,
     check_not_expired,
-    parse_access_answer,
     read_token,
     token_path,
 )
+from alo_edge.transport.access import parse_access_answer
+from alo_edge.transport.base import Access
 from alo_edge.transport.http import MAX_RETRY_AFTER, retry_after_seconds
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20+00:00

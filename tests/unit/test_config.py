@@ -64,7 +64,6 @@ def test_device_name_defaults_to_the_user_id() -> None:
     assert config_from_dict(minimal()).device.name == "door-1"
     named = config_from_dict(minimal(device={"name": "Front door"}))
     assert named.device.name == "Front door"
-    assert named.user_dict == {"id": "door-1", "name": "Front door"}
 
 
 def test_integers_are_accepted_for_seconds() -> None:

@@ -13,7 +13,8 @@ from alo_edge.config import config_from_dict
 from alo_edge.errors import ConfigError, SignallingError
 from alo_edge.events import Event
 from alo_edge.media.synthetic import SyntheticAudioSource, ToneTrack
-from alo_edge.session.access import Access, parse_access_answer
+from alo_edge.transport.access import parse_access_answer
+from alo_edge.transport.base import Access
 from alo_edge.transport.room import Participant
 from tests.fakes import FakeClock, InMemoryConnection, InMemoryTransport, StateRecorder
 

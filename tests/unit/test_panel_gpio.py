@@ -19,12 +19,12 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from alo_edge import cli
 from alo_edge.api import AloVideo, VideoUser
-from alo_edge.app import EXIT_RESTART, build_components
+from alo_edge.app import build_components
 from alo_edge.config import Config, GpioConfig, config_from_dict
-from alo_edge.errors import HardwareError
+from alo_edge.errors import ExitCode, HardwareError
 from alo_edge.events import Event
 from alo_edge.panel import PANEL_LED_EVENT, Panel
-from alo_edge.panel.gpio import PanelHardware, check_panel_pins, open_pin_factory
+from alo_edge.panel.gpio import GpiozeroPanel, check_panel_pins, open_pin_factory
 from alo_edge.panel.patterns import LedPattern, state_colour, status_pattern
 from alo_edge.session.states import ConnectionState
 from alo_edge.system.notify import Notifier
@@ -72,8 +72,8 @@ def factory() -> Iterator[Any]:
 
 
 @pytest.fixture
-async def hardware(factory: Any) -> AsyncIterator[PanelHardware]:
-    panel = PanelHardware(gpio_config(), factory)
+async def hardware(factory: Any) -> AsyncIterator[GpiozeroPanel]:
+    panel = GpiozeroPanel(gpio_config(), factory)
     try:
         await panel.start()
         yield panel
@@ -110,7 +110,7 @@ CASES = [(state.value, state, False) for state in S] + [("auth", S.ERROR, True)]
 
 @pytest.mark.parametrize(("label", "state", "auth"), CASES, ids=[c[0] for c in CASES])
 async def test_each_state_pattern_on_the_status_pin(
-    hardware: PanelHardware, factory: Any, label: str, state: ConnectionState, auth: bool
+    hardware: GpiozeroPanel, factory: Any, label: str, state: ConnectionState, auth: bool
 ) -> None:
     pin = factory.pin(STATUS)
     pattern = status_pattern(state, auth)
@@ -129,7 +129,7 @@ async def test_each_state_pattern_on_the_status_pin(
     pin.assert_states_and_times(want)
 
 
-async def test_a_repeated_pattern_keeps_its_rhythm(hardware: PanelHardware, factory: Any) -> None:
+async def test_a_repeated_pattern_keeps_its_rhythm(hardware: GpiozeroPanel, factory: Any) -> None:
     # RECONNECT_PENDING is re-emitted every second; the 0.5 Hz blink must not restart.
     pin = factory.pin(STATUS)
     pattern = status_pattern(S.RECONNECT_PENDING)
@@ -160,7 +160,7 @@ def rgb_pins(factory: Any) -> tuple[float, float, float]:
     ],
 )
 async def test_rgb_led_shows_the_state_colour_with_the_status_rhythm(
-    hardware: PanelHardware,
+    hardware: GpiozeroPanel,
     factory: Any,
     state: ConnectionState,
     auth: bool,
@@ -176,7 +176,7 @@ async def test_rgb_led_shows_the_state_colour_with_the_status_rhythm(
 
 
 async def test_active_low_leds_pull_the_pin_low_to_light(factory: Any) -> None:
-    panel = PanelHardware(gpio_config(active_high=False), factory)
+    panel = GpiozeroPanel(gpio_config(active_high=False), factory)
     try:
         await panel.start()
         hardware_off = factory.pin(STATUS).state
@@ -356,7 +356,7 @@ async def test_long_hold_requests_a_restart(factory: Any) -> None:
 
 async def test_the_services_panel_exits_75_on_a_long_hold() -> None:
     # The wiring the service uses: build_components puts the panel beside the session and
-    # hands it request_stop; a long hold asks for EXIT_RESTART (75, systemd restarts us).
+    # hands it request_stop; a long hold asks for ExitCode.RESTART (75, systemd restarts us).
     codes: list[int] = []
     components = build_components(config(), Notifier(environ={}), request_stop=codes.append)
     (panel,) = [c for c in components if isinstance(c, Panel)]
@@ -370,7 +370,7 @@ async def test_the_services_panel_exits_75_on_a_long_hold() -> None:
         button.drive_high()
     finally:
         await panel.stop()
-    assert codes == [EXIT_RESTART] == [75]
+    assert codes == [ExitCode.RESTART] == [75]
 
 
 async def test_push_to_talk_unmutes_while_held(factory: Any) -> None:
@@ -420,7 +420,7 @@ def test_a_pin_already_in_use_is_a_hardware_error_naming_the_key(factory: Any) -
     squatter = LED(MIC, pin_factory=factory)
     try:
         with pytest.raises(HardwareError, match=r"gpio\.mic_led: the pin is already in use"):
-            PanelHardware(gpio_config(), factory)
+            GpiozeroPanel(gpio_config(), factory)
         # Nothing stays claimed after the failure: the status LED's pin is free again.
         LED(STATUS, pin_factory=factory).close()
     finally:

@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
+from alo_edge.cli import describe_status
 from alo_edge.config import config_from_dict
 from alo_edge.errors import ConfigError
 from alo_edge.events import Event
-from alo_edge.system.status import StatusTracker, describe_status
+from alo_edge.system.status import StatusTracker
 from alo_edge.transport.base import OutboundStats
 from alo_edge.transport.whip import link_target
 
@@ -99,7 +100,7 @@ def test_a_bad_status_listen_names_the_key(listen: str) -> None:
 
 @pytest.mark.parametrize("listen", ["", "127.0.0.1:0", "[::1]:8787", "0.0.0.0:9100"])
 def test_status_listen_takes_host_port_or_empty(listen: str) -> None:
-    assert config_from_dict({**DOC, "status": {"listen": listen}}).status.listen == listen
+    assert str(config_from_dict({**DOC, "status": {"listen": listen}}).status.listen) == listen
 
 
 def test_link_target_finds_the_events_relation_and_resolves_it() -> None:

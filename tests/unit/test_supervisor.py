@@ -19,9 +19,8 @@ from alo_edge.api import AloVideo, VideoUser
 from alo_edge.config import Config, config_from_dict
 from alo_edge.errors import AuthError, ConfigError, HardwareError, TransportError
 from alo_edge.media.synthetic import SyntheticAudioSource, SyntheticVideoSource
-from alo_edge.session.access import Access
 from alo_edge.session.states import ConnectionState, is_allowed
-from alo_edge.transport.base import PublishedTracks
+from alo_edge.transport.base import Access, PublishedTracks
 from tests.fakes import FakeClock, InMemoryConnection, InMemoryTransport, StateRecorder
 
 URL = "http://127.0.0.1:9/whip/front"

@@ -13,13 +13,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, Metric
 
 from alo_edge.errors import AloEdgeError
-
-if TYPE_CHECKING:
-    from alo_edge.api import AloVideo
+from alo_edge.media.base import Restartable
+from alo_edge.session.states import ConnectionState
+from alo_edge.session.view import SessionView
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +41,14 @@ class SourceHealth:
         self._stall_after = stall_after
         self._poll = poll
         self._clock = clock
-        self._video: AloVideo | None = None
+        self._session: SessionView | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_restart: dict[int, float] = {}
         #: Restarts done so far, by device id.
         self.restarts: dict[str, int] = {}
 
-    async def start(self, video: AloVideo) -> None:
-        self._video = video
+    async def start(self, session: SessionView) -> None:
+        self._session = session
         self._task = asyncio.create_task(self._watch(), name="alo-edge source health")
 
     async def stop(self) -> None:
@@ -56,6 +58,26 @@ class SourceHealth:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    @property
+    def status_key(self) -> str:
+        """``/status`` carries the restarts under ``sourceRestarts``."""
+        return "sourceRestarts"
+
+    def status(self) -> dict[str, Any]:
+        """Restarts so far, by device id (a camera that keeps stalling shows here)."""
+        return dict(self.restarts)
+
+    def metrics(self) -> Iterable[Metric]:
+        """``alo_edge_source_restarts_total{device}``."""
+        family = CounterMetricFamily(
+            "alo_edge_source_restarts",
+            "Capture sources closed and reopened after they stopped delivering",
+            labels=["device"],
+        )
+        for device, count in sorted(self.restarts.items()):
+            family.add_metric([device], count)
+        yield family
+
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self._poll)
@@ -63,17 +85,16 @@ class SourceHealth:
 
     async def check(self) -> None:
         """Restart each published source silent for longer than the stall time."""
-        video = self._video
-        if video is None or video.connection_state != video.CONNECTION_STATUS_CONNECTED:
+        session = self._session
+        if session is None or session.connection_state != ConnectionState.CONNECTED:
             return  # nothing pulls frames from a file or pattern source then
         now = self._clock()
-        for source in video.published_sources:
-            restart: Callable[[], Awaitable[None]] | None = getattr(source, "restart", None)
-            if restart is None:
-                continue
+        for source in session.published_sources:
+            if not isinstance(source, Restartable):
+                continue  # a pattern or a tone cannot stall on its own
             since = max(
                 source.last_frame_at or 0.0,
-                video.connected_at or 0.0,
+                session.connected_at or 0.0,
                 self._last_restart.get(id(source), 0.0),
             )
             if now - since <= self._stall_after:
@@ -85,11 +106,11 @@ class SourceHealth:
             )
             logger.warning("%s", message)
             try:
-                await restart()
+                await source.restart()
             except AloEdgeError as exc:
                 message = f"{message}; the restart failed: {exc}"
                 logger.warning(
                     "%s source %s restart failed: %s", source.kind, source.device_id, exc
                 )
             self.restarts[source.device_id] = self.restarts.get(source.device_id, 0) + 1
-            video.report_device_change(message)
+            session.report_device_change(message)

@@ -22,8 +22,10 @@ from typing import Any
 
 import aiohttp
 
-from alo_edge.api import AloVideo
 from alo_edge.events import Event
+from alo_edge.session.view import SessionView
+from alo_edge.transport.base import ReportTarget
+from alo_edge.transport.http import bearer
 
 logger = logging.getLogger(__name__)
 
@@ -40,24 +42,24 @@ class StateReporter:
     def __init__(self) -> None:
         self._pending: deque[dict[str, Any]] = deque(maxlen=MAX_BUFFERED)
         self._last_state: str | None = None
-        self._target: tuple[str, str] | None = None
-        self._video: AloVideo | None = None
+        self._target: ReportTarget | None = None
+        self._session: SessionView | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
         #: States the server accepted so far.
         self.delivered = 0
 
-    async def start(self, video: AloVideo) -> None:
-        self._video = video
+    async def start(self, session: SessionView) -> None:
+        self._session = session
         self._http = aiohttp.ClientSession()
-        video.events.add_event_listener("onConnectionChange", self._on_change)
+        session.events.add_event_listener("onConnectionChange", self._on_change)
         self._task = asyncio.create_task(self._run(), name="alo-edge state reports")
 
     async def stop(self) -> None:
         """Try once more (briefly) to deliver what is pending, then stop."""
-        if self._video is not None:
-            self._video.events.remove_event_listener("onConnectionChange", self._on_change)
+        if self._session is not None:
+            self._session.events.remove_event_listener("onConnectionChange", self._on_change)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -80,9 +82,9 @@ class StateReporter:
         self._pending.append(entry)
         self._wake.set()
 
-    def _current_target(self) -> tuple[str, str] | None:
-        connection = self._video.connection if self._video is not None else None
-        target = getattr(connection, "events_target", None)
+    def _current_target(self) -> ReportTarget | None:
+        connection = self._session.connection if self._session is not None else None
+        target = connection.report_target if connection is not None else None
         if target is not None:
             self._target = target
         # Without a live connection the last server that asked is still the one to tell.
@@ -98,13 +100,12 @@ class StateReporter:
     async def _deliver(self) -> None:
         if self._target is None or self._http is None or not self._pending:
             return
-        url, token = self._target
         batch = list(self._pending)
         try:
             async with self._http.post(
-                url,
+                self._target.url,
                 json={"events": batch},
-                headers={"Authorization": f"Bearer {token}"},
+                headers=bearer(self._target.token),
                 timeout=POST_TIMEOUT,
             ) as response:
                 if response.status >= 300:
