@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,7 +20,7 @@ import aiohttp
 
 from alo_edge import __version__
 from alo_edge.app import Service, install_stop_signals
-from alo_edge.config import Config, config_from_dict, load_config, render_config
+from alo_edge.config import Config, load_config, render_config
 from alo_edge.errors import AloEdgeError, ConfigError, HardwareError
 from alo_edge.secret_files import warn_if_exposed, write_private_file
 from alo_edge.session.access import jwt_expiry, read_token, token_path
@@ -32,7 +31,6 @@ EXIT_FAILURE = 1
 EXIT_HARDWARE = 69
 EXIT_CONFIG = 78
 DEFAULT_LAB = "127.0.0.1:8080"
-DEMO_CHANNEL = "demo"
 DEFAULT_STATUS_URL = "http://127.0.0.1:8787"
 
 
@@ -161,104 +159,16 @@ def _warn_exposed_secrets(config: Config, config_path: Path) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from alo_edge.tools.demo import run_demo  # a development tool: the service never needs it
+
     configure_logging("warning", "text")
+    host, port = _split_listen(args.lab_listen)
     with _event_stream(args.events) as events:
         person = sys.stderr if events is sys.stdout else sys.stdout
-        asyncio.run(_demo_main(args, events, person))
+        asyncio.run(
+            run_demo(host=host, port=port, duration=args.duration, events=events, person=person)
+        )
     return EXIT_OK
-
-
-async def _demo_main(args: argparse.Namespace, events: TextIO | None, person: TextIO) -> None:
-    import secrets
-
-    from alo_edge.lab import LabServer, LabSettings  # the device never needs the lab
-
-    host, port = _split_listen(args.lab_listen)
-    # A throwaway key and secret: the demo's lab lives exactly as long as the demo.
-    lab = LabServer(
-        LabSettings(
-            api_key=secrets.token_urlsafe(32),
-            secret=secrets.token_urlsafe(32),
-            host=host,
-            port=port,
-        )
-    )
-    await lab.start()
-    try:
-        print(
-            f"lab: {lab.url}  (open it in a browser to see what arrives)", file=person, flush=True
-        )
-        print(
-            f"view: {lab.url}/view/{DEMO_CHANNEL}  (the live picture, device states, talk-back)",
-            file=person,
-            flush=True,
-        )
-        with tempfile.TemporaryDirectory(prefix="alo-edge-demo-") as tmp:
-            token_file = Path(tmp) / "token"
-            token = await _request_token(lab.url, lab.settings.api_key, "demo-device", 60.0)
-            write_private_file(token_file, token + "\n")
-            config = demo_config(lab.url, token_file)
-            await Service(config, events=events, person=person, duration=args.duration).run()
-            report = await _channel_report(lab.url, DEMO_CHANNEL)
-            print(
-                f"lab received on channel {DEMO_CHANNEL!r}: {report.get('framesDecoded', 0)} video "
-                f"frames, {report.get('audioFrames', 0)} audio frames",
-                file=person,
-                flush=True,
-            )
-    finally:
-        await lab.stop()
-
-
-def demo_config(lab_url: str, token_file: Path) -> Config:
-    """The demo's embedded device config: the local lab, synthetic media, loopback only."""
-    return config_from_dict(
-        {
-            "device": {"user_id": "demo-device", "name": "Demo door", "device_id": "demo-01"},
-            "alo": {
-                "access_url": f"{lab_url}/v1/video/access",
-                "channel": DEMO_CHANNEL,
-                "token_file": str(token_file),
-            },
-            "network": {"host_addresses": ["127.0.0.1"]},
-            "video": {"source": "synthetic", "width": 640, "height": 480, "fps": 30},
-            "audio": {"source": "synthetic"},
-            # A virtual panel on gpiozero's mock pins; its LED changes are printed.
-            "gpio": {
-                "enabled": True,
-                "pin_factory": "mock",
-                "status_led": 17,
-                "rgb_led": [5, 6, 13],
-                "mic_led": 22,
-                "button": 27,
-            },
-        }
-    )
-
-
-async def _request_token(lab_url: str, api_key: str, user_id: str, ttl: float) -> str:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{lab_url}/v1/auth",
-            json={"user": {"id": user_id}, "ttl": ttl},
-            headers={"Authorization": f"Bearer {api_key}"},
-            timeout=aiohttp.ClientTimeout(total=10),
-        ) as response,
-    ):
-        body = await response.json(content_type=None)
-        if response.status != 200 or not isinstance(body, dict) or "token" not in body:
-            reason = body.get("error") if isinstance(body, dict) else None
-            raise AloEdgeError(f"lab refused the token request (HTTP {response.status}): {reason}")
-        token: str = body["token"]
-        return token
-
-
-async def _channel_report(lab_url: str, channel: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http, http.get(f"{lab_url}/api/channels") as response:
-        body = await response.json()
-    report: dict[str, Any] = body.get("channels", {}).get(channel, {})
-    return report
 
 
 # --- lab -------------------------------------------------------------------------------
@@ -305,7 +215,9 @@ def _token(args: argparse.Namespace) -> int:
         raise AloEdgeError(
             f"cannot read the lab API key {args.api_key_file}: {exc.strerror}"
         ) from None
-    token = asyncio.run(_request_token(args.lab.rstrip("/"), api_key, args.user, args.ttl))
+    from alo_edge.lab.client import request_token  # only this command talks to a lab
+
+    token = asyncio.run(request_token(args.lab, api_key, args.user, args.ttl))
     if args.out is None:
         print(token)
     else:
