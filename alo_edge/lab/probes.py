@@ -3,7 +3,7 @@
 - :class:`ToneProbe`: the dominant frequency of the last second of audio, so a test
   (or a person) can see that the microphone's 1 kHz tone arrived as 1 kHz.
 - :class:`LatencyProbe`: capture-to-decode latency of pictures carrying the synthetic
-  source's stamp (``alo_edge.media.synthetic.read_stamp``). Device and lab compare
+  source's stamp (``alo_edge.media.stamp.read_stamp``). Device and lab compare
   wall clocks, so the figure is meaningful on one machine (or NTP-synced ones).
   Pictures without a stamp (a camera) give values outside the plausible window and
   are ignored.
@@ -18,7 +18,7 @@ from collections.abc import Callable
 import av
 import numpy as np
 
-from alo_edge.media.synthetic import read_stamp
+from alo_edge.media.stamp import read_stamp
 
 TONE_WINDOW_SECONDS = 1.0
 LATENCY_SAMPLES = 300

@@ -7,7 +7,7 @@ to every viewer's peer connection. The feed outlives ingest sessions: when the d
 reconnects, viewers keep their peer connection and the picture resumes.
 
 Talk-back runs the other way: each viewer's microphone track (sent only while the page's
-push-to-talk button is held) is mixed by the channel's :class:`TalkbackMixer` into one
+push-to-talk button is held) is mixed by the channel's :class:`ViewerMicrophoneMix` into one
 paced track, silence when nobody talks, which the ingest session sends back to the
 device on the sendrecv audio transceiver the device offered.
 """
@@ -99,8 +99,11 @@ class LiveFeed(MediaStreamTrack):
             self._queue.put_nowait(None)
 
 
-class TalkbackMixer(MediaStreamTrack):
+class ViewerMicrophoneMix(MediaStreamTrack):
     """A paced 20 ms 48 kHz stereo track: the sum of every talking viewer, else silence.
+
+    The lab's side of talk-back (viewers' microphones mixed for the device); not the
+    device's ``alo_edge.media.talkback_mixer.TalkbackMixer``, which mixes what it plays.
 
     Silence keeps flowing while nobody talks, so the device's speaker sees one steady
     stream and an operator's first word is not lost to a codec or jitter-buffer restart.
@@ -187,7 +190,7 @@ class LiveChannel:
         self.name = name
         self.video = LiveFeed("video", maxsize=1)
         self.audio = LiveFeed("audio", maxsize=10)
-        self.talkback = TalkbackMixer()
+        self.talkback = ViewerMicrophoneMix()
         self._relay = MediaRelay()
         self._viewers: dict[str, Viewer] = {}
         self._closing: set[asyncio.Task[None]] = set()

@@ -1,6 +1,6 @@
 """Synthetic media: a moving test pattern with a readable stamp, and a sine tone.
 
-The stamp is a row of black/white blocks at the top of each picture carrying the
+The stamp (``media/stamp.py``) is a row of black/white blocks atop each picture carrying the
 frame counter and the capture time (ms, modulo 2**32). It survives H.264 at the
 bitrates used here, so a receiver can read it back from the decoded picture: that
 is how the lab proves frames are fresh and how latency is measured.
@@ -18,37 +18,11 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from alo_edge.media.base import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
+from alo_edge.media.stamp import STAMP_HEIGHT, draw_stamp
 from alo_edge.media.tracks import TrackSlot
 
 AUDIO_RATE = 48_000
 AUDIO_PTIME = 0.020
-STAMP_BITS = 64
-STAMP_HEIGHT = 16
-
-
-def _stamp_block_width(width: int) -> int:
-    return max(width // STAMP_BITS, 1)
-
-
-def draw_stamp(luma: np.ndarray, counter: int, capture_ms: int) -> None:
-    """Write ``counter`` and ``capture_ms`` (32 bits each) as blocks into the top rows."""
-    block = _stamp_block_width(luma.shape[1])
-    value = (counter & 0xFFFFFFFF) | ((capture_ms & 0xFFFFFFFF) << 32)
-    for bit in range(STAMP_BITS):
-        luma[:STAMP_HEIGHT, bit * block : (bit + 1) * block] = 235 if value >> bit & 1 else 16
-
-
-def read_stamp(frame: av.VideoFrame) -> tuple[int, int]:
-    """Read ``(counter, capture_ms)`` back from a decoded picture drawn by this module."""
-    luma = frame.to_ndarray(format="gray")
-    block = _stamp_block_width(luma.shape[1])
-    row = STAMP_HEIGHT // 2
-    value = 0
-    for bit in range(STAMP_BITS):
-        centre = luma[row - 2 : row + 2, bit * block + block // 4 : (bit + 1) * block - block // 4]
-        if centre.mean() > 128:
-            value |= 1 << bit
-    return value & 0xFFFFFFFF, value >> 32
 
 
 class TestPatternTrack(MediaStreamTrack):

@@ -2,8 +2,7 @@
 
 ``patterns`` is the pure state -> LED table, ``gpio`` the hardware adapter,
 ``actions`` the button gestures and their commands, ``controller`` the
-:class:`Panel` that ties them to a session. ``bench`` is the hardware-in-the-loop
-bench (a tool on top of the service; nothing here imports it).
+:class:`Panel` that ties them to a session.
 """
 
 from __future__ import annotations

@@ -15,13 +15,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import aiohttp
-
 from alo_edge.api import AloVideo
 from alo_edge.app import build_video
-from alo_edge.config import Config, config_from_dict
+from alo_edge.config import Config
 from alo_edge.events import Event
 from alo_edge.lab import LabServer, LabSettings, mint_token
+from alo_edge.lab.client import LabClient
+from alo_edge.tools.lab_device import device_config
 
 STEP = 10.0
 
@@ -33,11 +33,11 @@ class InProcessLab:
         self._tmp = tmp_path
         self.settings = LabSettings(api_key=secrets.token_hex(16), secret=secrets.token_hex(32))
         self.server = LabServer(self.settings)
-        self._http: aiohttp.ClientSession | None = None
+        self._client: LabClient | None = None
 
     async def __aenter__(self) -> InProcessLab:
         await self.server.start()
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=STEP))
+        self._client = LabClient(self.server.url, timeout=STEP)
         return self
 
     async def __aexit__(
@@ -46,8 +46,8 @@ class InProcessLab:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._http is not None
-        await self._http.close()
+        assert self._client is not None
+        await self._client.close()
         await asyncio.wait_for(self.server.stop(), STEP)
 
     def device_config(
@@ -56,27 +56,19 @@ class InProcessLab:
         """A loopback-only device config publishing into ``channel`` through the access step."""
         token_file = self._tmp / f"{user}.token"
         token_file.write_text(mint_token(self.settings.secret, user, 60, time.time()) + "\n")
-        return config_from_dict(
-            {
-                "device": {"user_id": user},
-                "alo": {
-                    "access_url": f"{self.server.url}/v1/video/access",
-                    "channel": channel,
-                    "token_file": str(token_file),
-                },
-                "network": {"host_addresses": ["127.0.0.1"]},
-                "video": video,
-                "audio": audio,
-            }
+        return device_config(
+            self.server.url,
+            token_file,
+            channel=channel,
+            device={"user_id": user},
+            video=video,
+            audio=audio,
         )
 
     async def report(self, channel: str) -> dict[str, Any]:
         """The lab's ``GET /api/channels`` entry for ``channel`` ({} before it exists)."""
-        assert self._http is not None
-        async with self._http.get(f"{self.server.url}/api/channels") as response:
-            body = await response.json()
-        report: dict[str, Any] = body["channels"].get(channel, {})
-        return report
+        assert self._client is not None
+        return await self._client.channel_report(channel)
 
     async def wait_for(
         self,

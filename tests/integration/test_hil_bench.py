@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from alo_edge.panel.bench import load_wiring
+from alo_edge.tools.hil_bench.wiring import load_wiring
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,7 @@ def test_the_bench_refuses_an_invalid_wiring_file(tmp_path: Path) -> None:
         "[sense]\nstatus_led = 17\nmic_led = 6\nbutton_drive = 26\n",
         encoding="utf-8",
     )
-    bench = [sys.executable, "-m", "alo_edge.panel.bench"]
+    bench = [sys.executable, "-m", "alo_edge.tools.hil_bench"]
     result = subprocess.run(
         [*bench, "--virtual", "--wiring", str(broken)],
         cwd=ROOT,

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 def test_the_media_bench_prints_one_json_object_with_the_passthrough_saving() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "alo_edge.bench", "media", "--seconds", "3", "--warmup", "1"],
+        [sys.executable, "-m", "alo_edge.tools.bench_media", "--seconds", "3", "--warmup", "1"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -3,7 +3,7 @@
 Runs ``scripts/bench soak``'s module as a process (the device in it, the lab in a child
 process) and reads its JSON: RSS grows by less than 5 MB over 200 cycles, and open
 file descriptors, asyncio tasks and threads are back to their start values. The start
-is taken after 100 warm-up cycles (see alo_edge/bench_soak.py for why).
+is taken after 100 warm-up cycles (see alo_edge/tools/bench_soak.py for why).
 """
 
 from __future__ import annotations
@@ -25,7 +25,13 @@ RSS_GROWTH_LIMIT_KIB = 5 * 1024
 @pytest.mark.timeout(300)
 def test_200_reconnect_cycles_leak_nothing() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "alo_edge.bench_soak", f"--cycles={CYCLES}", f"--warmup={WARMUP}"],
+        [
+            sys.executable,
+            "-m",
+            "alo_edge.tools.bench_soak",
+            f"--cycles={CYCLES}",
+            f"--warmup={WARMUP}",
+        ],
         capture_output=True,
         text=True,
         timeout=280,

@@ -36,6 +36,7 @@ LAB_MAY_IMPORT = (
     "alo_edge.lab",
     "alo_edge.session.states",  # ALO's state names, which the lab's timeline shows
     "alo_edge.transport.ice",  # the one ICE policy every peer connection in alo-edge uses
+    "alo_edge.transport.http",  # bounded reads, for the lab's own HTTP client
     "alo_edge.media.stamp",  # the picture stamp: device draws it, lab reads it
 )
 #: Vendor libraries of hardware adapters: imported inside functions, never at module level.

@@ -7,7 +7,7 @@ import fractions
 import av
 import numpy as np
 
-from alo_edge.lab.relay import TALKBACK_SAMPLES, LiveChannel, LiveFeed, TalkbackMixer
+from alo_edge.lab.relay import TALKBACK_SAMPLES, LiveChannel, LiveFeed, ViewerMicrophoneMix
 
 
 def stereo_frame(value: int, samples: int = TALKBACK_SAMPLES) -> av.AudioFrame:
@@ -28,7 +28,7 @@ class FakeClock:
 
 
 def test_nobody_talking_is_silence() -> None:
-    mixer = TalkbackMixer(clock=FakeClock())
+    mixer = ViewerMicrophoneMix(clock=FakeClock())
     mixer.add_input("a")
     assert not mixer.mix_next().any()
     assert mixer.mix_next().size == TALKBACK_SAMPLES * 2
@@ -36,7 +36,7 @@ def test_nobody_talking_is_silence() -> None:
 
 def test_two_talkers_are_summed_and_clipped() -> None:
     clock = FakeClock()
-    mixer = TalkbackMixer(clock=clock)
+    mixer = ViewerMicrophoneMix(clock=clock)
     for key in ("a", "b"):
         mixer.add_input(key)
     mixer.push("a", stereo_frame(1000))
@@ -51,7 +51,7 @@ def test_two_talkers_are_summed_and_clipped() -> None:
 
 
 def test_a_viewer_that_left_is_not_mixed() -> None:
-    mixer = TalkbackMixer(clock=FakeClock())
+    mixer = ViewerMicrophoneMix(clock=FakeClock())
     mixer.add_input("a")
     mixer.push("a", stereo_frame(500))
     mixer.remove_input("a")

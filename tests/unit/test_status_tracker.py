@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from alo_edge.cli import describe_status
+from alo_edge.cli.inspection import describe_status
 from alo_edge.config import config_from_dict
 from alo_edge.errors import ConfigError
 from alo_edge.events import Event

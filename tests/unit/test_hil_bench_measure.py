@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from alo_edge.panel.bench import (
-    Limits,
+from alo_edge.panel.patterns import AUTH_ERROR_PATTERN, LedPattern, status_pattern
+from alo_edge.session.states import ConnectionState
+from alo_edge.tools.hil_bench.measure import (
     StateMark,
     follow_lag,
     measure_pattern,
     pattern_matches,
 )
-from alo_edge.panel.patterns import AUTH_ERROR_PATTERN, LedPattern, status_pattern
-from alo_edge.session.states import ConnectionState
+from alo_edge.tools.hil_bench.wiring import Limits
 
 S = ConnectionState
 

@@ -34,17 +34,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from alo_edge.api import AloVideo
-from alo_edge.config import config_from_dict
+from alo_edge.errors import AloEdgeError
 from alo_edge.events import Event
-from alo_edge.secret_files import write_private_file
+from alo_edge.lab.client import LabClient
+from alo_edge.tools.lab_device import device_config, write_device_token
 
 CHANNEL = "soak"
+SOAK_USER = "soak"
 CYCLE_TIMEOUT = 20.0
 SETTLE_TIMEOUT = 5.0
 LAB_START_TIMEOUT = 10.0
+TOKEN_TTL_MINUTES = 600.0
 
 
 def resources() -> dict[str, int]:
@@ -82,21 +83,19 @@ class StateWaiter:
             self.errors.append(str(event.detail.get("message")))
 
 
-async def _frames(lab_url: str, http: Any) -> int:
-    async with http.get(f"{lab_url}/api/channels") as response:
-        body = await response.json()
-    frames: int = body["channels"].get(CHANNEL, {}).get("framesDecoded", 0)
+async def _frames(lab: LabClient) -> int:
+    frames: int = (await lab.channel_report(CHANNEL)).get("framesDecoded", 0)
     return frames
 
 
-async def _cycle(video: AloVideo, waiter: StateWaiter, lab_url: str, http: Any) -> None:
+async def _cycle(video: AloVideo, waiter: StateWaiter, lab: LabClient) -> None:
     """Force one reconnect and return once the new connection delivers video."""
-    before = await _frames(lab_url, http)
+    before = await _frames(lab)
     waiter.connected.clear()
     video.reconnect_now()
     await asyncio.wait_for(waiter.connected.wait(), CYCLE_TIMEOUT)
     deadline = time.monotonic() + CYCLE_TIMEOUT
-    while await _frames(lab_url, http) <= before:
+    while await _frames(lab) <= before:
         if time.monotonic() > deadline:
             raise TimeoutError("no video reached the lab after a reconnect")
         await asyncio.sleep(0.05)
@@ -121,7 +120,7 @@ def _free_port() -> int:
         return port
 
 
-async def _start_lab(state_dir: Path, http: Any) -> tuple[asyncio.subprocess.Process, str]:
+async def _start_lab(state_dir: Path) -> tuple[asyncio.subprocess.Process, str]:
     """``alo-edge lab`` on a free loopback port, once it answers; returns it and its URL."""
     port = _free_port()
     process = await asyncio.create_subprocess_exec(
@@ -131,18 +130,15 @@ async def _start_lab(state_dir: Path, http: Any) -> tuple[asyncio.subprocess.Pro
         stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + LAB_START_TIMEOUT
-    while True:
-        try:
-            async with http.get(f"{url}/api/channels") as response:
-                if response.status == 200:
-                    return process, url
-        except aiohttp.ClientError:
-            pass  # not listening yet
-        if process.returncode is not None or time.monotonic() > deadline:
-            await _stop_lab(process)
-            raise RuntimeError("the lab did not start")
-        await asyncio.sleep(0.1)
+    try:
+        async with LabClient(url) as lab:
+            await lab.wait_until_answering(
+                LAB_START_TIMEOUT, starting=lambda: process.returncode is None
+            )
+    except AloEdgeError as exc:
+        await _stop_lab(process)
+        raise RuntimeError(f"the lab did not start: {exc}") from None
+    return process, url
 
 
 async def _stop_lab(process: asyncio.subprocess.Process) -> None:
@@ -159,35 +155,31 @@ async def soak(cycles: int, warmup: int) -> dict[str, Any]:
     """Run the soak and return its report."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="alo-edge-soak-") as tmp:
-        async with aiohttp.ClientSession() as http:
-            lab, lab_url = await _start_lab(Path(tmp) / "lab", http)
-            try:
-                return await _soak_device(cycles, warmup, lab_url, Path(tmp), http, started)
-            finally:
-                await _stop_lab(lab)
+        lab_process, lab_url = await _start_lab(Path(tmp) / "lab")
+        try:
+            async with LabClient(lab_url) as lab:
+                return await _soak_device(cycles, warmup, lab, Path(tmp), started)
+        finally:
+            await _stop_lab(lab_process)
 
 
 async def _soak_device(
-    cycles: int, warmup: int, lab_url: str, tmp: Path, http: Any, started: float
+    cycles: int, warmup: int, lab: LabClient, tmp: Path, started: float
 ) -> dict[str, Any]:
     from alo_edge.app import build_video  # the device exactly as `alo-edge run` builds it
-    from alo_edge.lab import mint_token  # only the bench needs it
 
-    secret = (tmp / "lab" / "secret").read_text(encoding="utf-8").strip()
-    token_file = tmp / "token"
-    write_private_file(token_file, mint_token(secret, "soak", 600, time.time()))
-    config = config_from_dict(
-        {
-            "device": {"user_id": "soak"},
-            "alo": {
-                "access_url": f"{lab_url}/v1/video/access",
-                "channel": CHANNEL,
-                "token_file": str(token_file),
-            },
-            "network": {"host_addresses": ["127.0.0.1"]},
-            "video": {"source": "synthetic", "width": 320, "height": 240, "fps": 30},
-            "audio": {"source": "synthetic"},
-        }
+    # The lab keeps its API key in its state directory, where `alo-edge token` reads it.
+    api_key = (tmp / "lab" / "api_key").read_text(encoding="utf-8").strip()
+    token_file = await write_device_token(
+        lab, api_key, SOAK_USER, tmp / "token", ttl_minutes=TOKEN_TTL_MINUTES
+    )
+    config = device_config(
+        lab.url,
+        token_file,
+        channel=CHANNEL,
+        device={"user_id": SOAK_USER},
+        video={"source": "synthetic", "width": 320, "height": 240, "fps": 30},
+        audio={"source": "synthetic"},
     )
     video = build_video(config)
     waiter = StateWaiter(video)
@@ -196,10 +188,10 @@ async def _soak_device(
         await asyncio.wait_for(waiter.connected.wait(), CYCLE_TIMEOUT)
         first = resources()
         for _ in range(warmup):
-            await _cycle(video, waiter, lab_url, http)
+            await _cycle(video, waiter, lab)
         start = await _settle(resources())
         for _ in range(cycles):
-            await _cycle(video, waiter, lab_url, http)
+            await _cycle(video, waiter, lab)
         end = await _settle(start)
     finally:
         await video.disconnect()

@@ -11,7 +11,7 @@ It prints one JSON object:
 - ``latency_ms``: capture-to-decode latency of the synthetic source, read by the lab
   from the stamp in each decoded picture (device and lab share this machine's clock).
 
-The lab runs in this process; the senders are ``python -m alo_edge.bench _sender``.
+The lab runs in this process; the senders are ``python -m alo_edge.tools.bench_media _sender``.
 """
 
 from __future__ import annotations
@@ -22,33 +22,33 @@ import json
 import os
 import platform
 import resource
-import secrets
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from alo_edge.api import AloVideo, VideoUser
-from alo_edge.config import Config, config_from_dict
+from alo_edge.app import build_transports
+from alo_edge.config import Config
 from alo_edge.events import Event
-from alo_edge.media.base import MediaSource
+from alo_edge.lab.client import LabClient
+from alo_edge.media.base import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE, MediaSource
 from alo_edge.media.filesource import FileSource, write_h264_file
-from alo_edge.media.passthrough import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
 from alo_edge.media.synthetic import SyntheticVideoSource
+from alo_edge.tools.lab_device import device_config, local_lab
 from alo_edge.transport.ice import pin_host_addresses
 
 CLIP_SECONDS = 4
 CLIP_BITRATE = 2_000_000
 LATENCY_SIZE = (640, 480)
 CONNECT_TIMEOUT = 20.0
+BENCH_USER = "bench"
 
 
 def write_clip(path: Path, width: int, height: int, fps: int, bitrate: int) -> Path:
@@ -105,6 +105,11 @@ class DecodedClipTrack(MediaStreamTrack):
         self.last_frame_at = time.monotonic()
         return frame
 
+    @property
+    def frames_sent(self) -> int:
+        """Pictures handed to the sender so far."""
+        return self._index
+
 
 class DecodedClipSource:
     """A MediaSource over :class:`DecodedClipTrack` (the re-encode side of the comparison)."""
@@ -125,6 +130,13 @@ class DecodedClipSource:
     def last_frame_at(self) -> float | None:
         return self._track.last_frame_at
 
+    @property
+    def frames_sent(self) -> int:
+        return self._track.frames_sent
+
+    async def start(self) -> None:
+        """Nothing to open: the pictures were decoded when the source was built."""
+
     def stop(self) -> None:
         self._track.stop()
 
@@ -138,18 +150,13 @@ def _sender_config(args: argparse.Namespace) -> Config:
         video = {"source": "file", "file": args.file}
     elif args.mode == "latency":
         video = {"source": "synthetic", "width": LATENCY_SIZE[0], "height": LATENCY_SIZE[1]}
-    return config_from_dict(
-        {
-            "device": {"user_id": "bench"},
-            "alo": {
-                "access_url": f"{args.lab}/v1/video/access",
-                "channel": args.channel,
-                "token_file": args.token_file,
-            },
-            "network": {"host_addresses": ["127.0.0.1"]},
-            "video": {**video, "fps": args.fps},
-            "audio": {"source": "none"},
-        }
+    return device_config(
+        args.lab,
+        args.token_file,
+        channel=args.channel,
+        device={"user_id": BENCH_USER},
+        video={**video, "fps": args.fps},
+        audio={"source": "none"},
     )
 
 
@@ -161,18 +168,17 @@ def _sender_source(args: argparse.Namespace, config: Config) -> MediaSource:
     return SyntheticVideoSource(config.video.width, config.video.height, args.fps)
 
 
-async def _lab_report(lab: str, channel: str) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http, http.get(f"{lab}/api/channels") as response:
-        body = await response.json()
-    report: dict[str, Any] = body["channels"].get(channel, {})
-    return report
-
-
 async def _run_sender(args: argparse.Namespace) -> dict[str, Any]:
     config = _sender_config(args)
     pin_host_addresses(config.network.host_addresses)
     source = _sender_source(args, config)
-    video = AloVideo(VideoUser("bench"), args.token, config=config, video_source=source)
+    video = AloVideo(
+        VideoUser(BENCH_USER),
+        args.token,
+        config=config,
+        video_source=source,
+        transports=build_transports(config, talkback=False),
+    )
     connected = asyncio.Event()
 
     def on_change(event: Event) -> None:
@@ -182,17 +188,18 @@ async def _run_sender(args: argparse.Namespace) -> dict[str, Any]:
     video.events.add_event_listener("onConnectionChange", on_change)
     await video.connect(args.channel)
     try:
-        await asyncio.wait_for(connected.wait(), CONNECT_TIMEOUT)
-        await asyncio.sleep(args.warmup)
-        before, usage, started = (
-            await _lab_report(args.lab, args.channel),
-            resource.getrusage(resource.RUSAGE_SELF),
-            time.monotonic(),
-        )
-        await asyncio.sleep(args.seconds)
-        used = resource.getrusage(resource.RUSAGE_SELF)
-        elapsed = time.monotonic() - started
-        after = await _lab_report(args.lab, args.channel)
+        async with LabClient(args.lab) as lab:
+            await asyncio.wait_for(connected.wait(), CONNECT_TIMEOUT)
+            await asyncio.sleep(args.warmup)
+            before, usage, started = (
+                await lab.channel_report(args.channel),
+                resource.getrusage(resource.RUSAGE_SELF),
+                time.monotonic(),
+            )
+            await asyncio.sleep(args.seconds)
+            used = resource.getrusage(resource.RUSAGE_SELF)
+            elapsed = time.monotonic() - started
+            after = await lab.channel_report(args.channel)
     finally:
         await video.disconnect()
         source.stop()
@@ -208,11 +215,14 @@ async def _run_sender(args: argparse.Namespace) -> dict[str, Any]:
 # --- the benchmark ---------------------------------------------------------------------
 
 
-async def _spawn_sender(mode: str, clip: Path, lab: str, token: Path, args: Any) -> Any:
+async def _spawn_sender(
+    mode: str, clip: Path, lab: str, token: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Run one measured sender in its own process; its JSON line is the result."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "alo_edge.bench",
+        "alo_edge.tools.bench_media",
         "_sender",
         f"--mode={mode}",
         f"--file={clip}",
@@ -227,27 +237,20 @@ async def _spawn_sender(mode: str, clip: Path, lab: str, token: Path, args: Any)
     out, _ = await process.communicate()
     if process.returncode != 0:
         raise SystemExit(f"bench: the {mode} sender failed (exit {process.returncode})")
-    return json.loads(out)
+    result: dict[str, Any] = json.loads(out)
+    return result
 
 
 async def _media(args: argparse.Namespace) -> dict[str, Any]:
-    from alo_edge.lab import LabServer, LabSettings, mint_token  # only the bench needs it
-
-    settings = LabSettings(api_key=secrets.token_hex(16), secret=secrets.token_hex(32))
-    lab = LabServer(settings)
-    with tempfile.TemporaryDirectory(prefix="alo-edge-bench-") as tmp:
-        clip = write_clip(Path(tmp) / "clip.h264", args.width, args.height, args.fps, CLIP_BITRATE)
-        token = Path(tmp) / "token"
-        token.write_text(mint_token(settings.secret, "bench", 60, time.time()) + "\n")
+    async with local_lab(BENCH_USER, prefix="alo-edge-bench-") as device:
+        clip = write_clip(
+            device.workdir / "clip.h264", args.width, args.height, args.fps, CLIP_BITRATE
+        )
         clip_kbps = round(clip.stat().st_size * 8 / CLIP_SECONDS / 1000)
-        await lab.start()
-        try:
-            results = {
-                mode: await _spawn_sender(mode, clip, lab.url, token, args)
-                for mode in ("passthrough", "reencode", "latency")
-            }
-        finally:
-            await lab.stop()
+        results = {
+            mode: await _spawn_sender(mode, clip, device.url, device.token_file, args)
+            for mode in ("passthrough", "reencode", "latency")
+        }
     passthrough, reencode, latency = (
         results["passthrough"],
         results["reencode"],
@@ -286,15 +289,20 @@ async def _media(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
-    media = commands.add_parser("media", help="passthrough vs re-encode CPU, and latency")
-    media.add_argument("--width", type=int, default=1280)
-    media.add_argument("--height", type=int, default=720)
-    media.add_argument("--fps", type=int, default=30)
-    media.add_argument("--seconds", type=float, default=8.0, help="measurement window")
-    media.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
-    sender = commands.add_parser("_sender")  # one measured sender; started by `media`
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench media", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=720)
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=8.0, help="measurement window")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
+    return parser
+
+
+def _sender_parser() -> argparse.ArgumentParser:
+    """One measured sender, started by the benchmark as ``... bench_media _sender ...``."""
+    sender = argparse.ArgumentParser(prog="alo_edge.tools.bench_media _sender")
     sender.add_argument("--mode", choices=("passthrough", "reencode", "latency"), required=True)
     sender.add_argument("--file", required=True)
     sender.add_argument("--lab", required=True)
@@ -303,17 +311,18 @@ def _parser() -> argparse.ArgumentParser:
     sender.add_argument("--fps", type=int, default=30)
     sender.add_argument("--seconds", type=float, default=8.0)
     sender.add_argument("--warmup", type=float, default=2.0)
-    return parser
+    return sender
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a benchmark and print its JSON object on stdout."""
-    args = _parser().parse_args(argv)
-    if args.command == "_sender":
+    """Run the benchmark (or, with ``_sender`` first, one sender) and print its JSON object."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["_sender"]:
+        args = _sender_parser().parse_args(arguments[1:])
         args.token = Path(args.token_file).read_text(encoding="utf-8").strip()
         print(json.dumps(asyncio.run(_run_sender(args))))
     else:
-        print(json.dumps(asyncio.run(_media(args)), indent=2))
+        print(json.dumps(asyncio.run(_media(_parser().parse_args(arguments))), indent=2))
     return 0
 
 

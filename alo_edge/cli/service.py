@@ -1,0 +1,135 @@
+"""The commands that run something: ``run`` (the service), ``demo``, ``lab``, ``token``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from alo_edge.config import Config, Listen, load_config
+from alo_edge.errors import AloEdgeError, ExitCode
+from alo_edge.secret_files import warn_if_exposed, write_private_file
+from alo_edge.session.access import token_path
+from alo_edge.system.journal import configure_logging
+
+
+@contextlib.contextmanager
+def _event_stream(target: str | None) -> Iterator[TextIO | None]:
+    if target is None:
+        yield None
+    elif target == "-":
+        yield sys.stdout
+    else:
+        with open(target, "a", encoding="utf-8") as stream:
+            yield stream
+
+
+# --- run -------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    from alo_edge.app import Service
+
+    config = load_config(args.config)
+    configure_logging(
+        config.log.level,
+        config.log.format,
+        static_fields={"ALO_CHANNEL": config.alo.channel, "ALO_DEVICE_ID": config.device.device_id},
+    )
+    _warn_exposed_secrets(config, args.config)
+    with _event_stream(args.events) as events:
+        service = Service(config, config_path=args.config, events=events)
+        return asyncio.run(service.run())
+
+
+def _warn_exposed_secrets(config: Config, config_path: Path) -> None:
+    """Warn at startup about a token file, or a config holding an ICE credential, that
+    other users can read (the token itself is never logged)."""
+    # No token configured: the session reports that on its first attempt.
+    with contextlib.suppress(AloEdgeError):
+        warn_if_exposed(token_path(config), "token file")
+    if any(server.credential for server in config.alo.ice_servers):
+        warn_if_exposed(config_path, "config file (it holds an ICE credential)", group_too=False)
+
+
+# --- demo ------------------------------------------------------------------------------
+
+
+def demo(args: argparse.Namespace) -> int:
+    from alo_edge.tools.demo import run_demo  # a development tool: the service never needs it
+
+    configure_logging("warning", "text")
+    listen = Listen.parse(args.lab_listen, "--lab-listen", allow_off=False)
+    with _event_stream(args.events) as events:
+        person = sys.stderr if events is sys.stdout else sys.stdout
+        asyncio.run(
+            run_demo(
+                host=listen.host,
+                port=listen.port,
+                duration=args.duration,
+                events=events,
+                person=person,
+            )
+        )
+    return ExitCode.OK
+
+
+# --- lab -------------------------------------------------------------------------------
+
+
+def lab(args: argparse.Namespace) -> int:
+    from alo_edge.app import install_stop_signals
+    from alo_edge.lab import LabServer, LabSettings, load_or_create_credentials
+
+    configure_logging("info", "text")
+    listen = Listen.parse(args.listen, "--listen", allow_off=False)
+    host, port = listen.host, listen.port
+    api_key, secret = load_or_create_credentials(args.state_dir)
+    addresses = args.host_address or ([host] if host.startswith("127.") or host == "::1" else [])
+    settings = LabSettings(
+        api_key=api_key, secret=secret, host=host, port=port, host_addresses=tuple(addresses)
+    )
+
+    async def serve() -> None:
+        lab = LabServer(settings)
+        await lab.start()
+        print(
+            f"lab: {lab.url}\napi key: {args.state_dir / 'api_key'}\n"
+            f"token: alo-edge token --lab {lab.url} --user ID --out token",
+            flush=True,
+        )
+        stop = asyncio.Event()
+        remove_signals = install_stop_signals(stop)
+        try:
+            await stop.wait()
+        finally:
+            remove_signals()
+            await lab.stop()
+
+    asyncio.run(serve())
+    return ExitCode.OK
+
+
+# --- token -----------------------------------------------------------------------------
+
+
+def token(args: argparse.Namespace) -> int:
+    try:
+        api_key = args.api_key_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise AloEdgeError(
+            f"cannot read the lab API key {args.api_key_file}: {exc.strerror}"
+        ) from None
+    from alo_edge.lab.client import request_token  # only this command talks to a lab
+
+    token = asyncio.run(request_token(args.lab, api_key, args.user, args.ttl))
+    if args.out is None:
+        print(token)
+    else:
+        write_private_file(args.out, token + "\n")
+        print(f"token for {args.user!r} written to {args.out}", file=sys.stderr)
+    return ExitCode.OK
