@@ -9,9 +9,9 @@ import argparse
 import asyncio
 from typing import Any
 
-from alo_edge.config import Config, load_config, render_config
+from alo_edge.config import load_config, render_config
 from alo_edge.errors import AloEdgeError, ExitCode
-from alo_edge.session.access import jwt_expiry, read_token, token_path
+from alo_edge.preflight.basics import TokenCheck
 
 # --- config ----------------------------------------------------------------------------
 
@@ -19,7 +19,8 @@ from alo_edge.session.access import jwt_expiry, read_token, token_path
 def config(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     print(render_config(config), end="")
-    print(f"# token: {_describe_token(config)}")
+    (token,) = asyncio.run(TokenCheck().run(config))
+    print(f"# token: {token.message}")
     return ExitCode.OK
 
 
@@ -111,36 +112,10 @@ def _duration(seconds: float) -> str:
 
 
 def check(args: argparse.Namespace) -> int:
-    from alo_edge.panel.gpio import check_panel_pins
+    from alo_edge.preflight import default_checks, run_checks
 
     config = load_config(args.config)
     print(f"config: {args.config} is valid")
-    print(f"token: {_describe_token(config)}")
-    if not config.gpio.enabled:
-        print("gpio: disabled (gpio.enabled = false)")
-        return ExitCode.OK
-    # Raises HardwareError (exit 69) when no factory loads or a pin is taken or invalid.
-    backend, pins = check_panel_pins(config.gpio)
-    print(f"gpio backend: {backend}")
-    for role, where in pins:
-        print(f"gpio {role}: {where}")
-    print("gpio: ok (every pin claimed and released)")
+    for finding in asyncio.run(run_checks(config, default_checks())):
+        print(finding.line())
     return ExitCode.OK
-
-
-def _describe_token(config: Config) -> str:
-    """Where the token comes from and whether it is usable; never the token itself."""
-    try:
-        path = token_path(config)
-        token = read_token(path)
-        expiry = jwt_expiry(token)
-    except AloEdgeError as exc:
-        return f"unusable: {exc}"
-    when = "no expiry" if expiry is None else f"expires {_iso(expiry)}"
-    return f"from {path} (value masked, {len(token)} characters, {when})"
-
-
-def _iso(epoch: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")

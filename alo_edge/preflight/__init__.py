@@ -1,0 +1,27 @@
+"""Pre-flight checks (``alo-edge check``): the contract in :mod:`.base`, the checks beside it.
+
+A new check is a class with ``name`` and ``async run(config)`` in its own module, added
+to :func:`default_checks` in the order a technician reads the output.
+"""
+
+from __future__ import annotations
+
+from alo_edge.config import Config
+from alo_edge.preflight.base import Finding, PreflightCheck, Verdict
+from alo_edge.preflight.basics import GpioCheck, TokenCheck
+
+
+def default_checks() -> list[PreflightCheck]:
+    """Every check ``alo-edge check`` runs, in order."""
+    return [TokenCheck(), GpioCheck()]
+
+
+async def run_checks(config: Config, checks: list[PreflightCheck]) -> list[Finding]:
+    """Run ``checks`` in order and collect what they found."""
+    findings: list[Finding] = []
+    for check in checks:
+        findings += await check.run(config)
+    return findings
+
+
+__all__ = ["Finding", "PreflightCheck", "Verdict", "default_checks", "run_checks"]
