@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 
 from alo_edge.errors import AloEdgeError
-from alo_edge.transport.http import read_limited
+from alo_edge.transport.http import bearer, read_limited
 
 #: No request to the lab may take longer than this, unless the caller says otherwise.
 DEFAULT_TIMEOUT = 10.0
@@ -84,7 +84,7 @@ class LabClient:
             "POST",
             "/v1/auth",
             body={"user": {"id": user_id}, "ttl": ttl_minutes},
-            headers={"Authorization": f"Bearer {api_key}"},
+            headers=bearer(api_key),
         )
         token = body.get("token") if isinstance(body, dict) else None
         if status != 200 or not isinstance(token, str) or not token:

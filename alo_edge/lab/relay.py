@@ -30,9 +30,10 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from alo_edge.media.base import VIDEO_CLOCK_RATE, VIDEO_TIME_BASE
+
 logger = logging.getLogger(__name__)
 
-VIDEO_CLOCK_RATE = 90_000
 TALKBACK_RATE = 48_000
 TALKBACK_SAMPLES = 960  # 20 ms, Opus's usual frame
 #: Talk-back queued per viewer before the oldest is dropped (latency bound: 200 ms).
@@ -87,7 +88,7 @@ class LiveFeed(MediaStreamTrack):
             if self._started_at is None:
                 self._started_at = now
             frame.pts = int((now - self._started_at) * VIDEO_CLOCK_RATE)
-            frame.time_base = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+            frame.time_base = VIDEO_TIME_BASE
         return frame
 
     def stop(self) -> None:

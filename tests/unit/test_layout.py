@@ -38,6 +38,7 @@ LAB_MAY_IMPORT = (
     "alo_edge.transport.ice",  # the one ICE policy every peer connection in alo-edge uses
     "alo_edge.transport.http",  # bounded reads, for the lab's own HTTP client
     "alo_edge.media.stamp",  # the picture stamp: device draws it, lab reads it
+    "alo_edge.media.base",  # RTP's video clock, one definition for device and lab
 )
 #: Vendor libraries of hardware adapters: imported inside functions, never at module level.
 HARDWARE_LIBRARIES = ("picamera2", "alsaaudio", "gpiozero", "lgpio", "systemd")
