@@ -54,6 +54,9 @@ async def delete_resource(http: aiohttp.ClientSession, url: str, token: str) -> 
             body = await response.content.read(4096)
     except OriginRefused:
         return DeleteOutcome.REFUSED  # logged by the policy; nothing was sent
+    except aiohttp.InvalidURL:
+        logger.warning("WHIP resource %s is not a URL aiohttp can request: not DELETEd", shown)
+        return DeleteOutcome.REFUSED
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         logger.info("WHIP DELETE %s not delivered: %s", shown, exc or type(exc).__name__)
         return DeleteOutcome.RETRY
