@@ -21,7 +21,7 @@ import aiohttp
 from aiortc.mediastreams import MediaStreamTrack
 
 from alo_edge.config import Config
-from alo_edge.errors import AloEdgeError, ConfigError, HardwareError
+from alo_edge.errors import AloEdgeError, ConfigError, HardwareError, SignallingError
 from alo_edge.events import Event, EventTarget
 from alo_edge.media.base import AudioSink, AudioSource, MediaSource
 from alo_edge.media.talkback import TalkbackPlayer
@@ -33,6 +33,8 @@ from alo_edge.session.states import ConnectionState
 from alo_edge.session.supervisor import Supervisor
 from alo_edge.transport.access import exchange_access
 from alo_edge.transport.base import Access, Connection, PublishedTracks, Transport
+from alo_edge.transport.http import map_transport_errors
+from alo_edge.transport.origin import OriginPolicy, device_session
 from alo_edge.transport.room import Participant, RoomListener
 
 logger = logging.getLogger(__name__)
@@ -135,6 +137,8 @@ class AloVideo:
         )
         """Where a room transport (Janus) reports participants and talk-back voices."""
         self._transports = dict(transports or {})
+        #: Which origin each bearer may go to; every request of the session obeys it.
+        self.origin_policy = OriginPolicy(allow_insecure=config.network.allow_insecure)
         self._http: aiohttp.ClientSession | None = None
         self._channel: VideoChannel | None = None
         self._supervisor = Supervisor(
@@ -206,7 +210,7 @@ class AloVideo:
             await self._start_media()
         self._channel = channel
         if self._http is None:
-            self._http = aiohttp.ClientSession()
+            self._http = device_session(self.origin_policy)
         self._supervisor.start()
         return channel
 
@@ -365,13 +369,22 @@ class AloVideo:
         if not alo.access_url:
             if not alo.url:
                 raise ConfigError("is required when alo.access_url is not set", key="alo.url")
+            with map_transport_errors("alo.url"):
+                # The device token is for the configured server's origin, and no other.
+                self.origin_policy.issue(token, alo.url, what="alo.url")
             return Access(alo.transport, alo.url, token)
         body = {"user": self.user.to_dict(), "channel": self._channel.name}
-        return await exchange_access(alo.access_url, body, token, self._http)
+        return await exchange_access(alo.access_url, body, token, self._http, self.origin_policy)
 
     async def _open(self, access: Access) -> Connection:
         assert self._http is not None
         transport = self._transports.get(access.transport)
+        if transport is None and self._config.alo.access_url:
+            # The access answer chose it: a server's word, so retryable.
+            raise SignallingError(
+                f"access answer names transport {access.transport!r}, which this device "
+                "was not given"
+            )
         if transport is None:
             raise ConfigError(
                 f"no transport named {access.transport!r} was given to AloVideo "

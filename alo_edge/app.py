@@ -309,7 +309,10 @@ def build_components(
         components.append(MediaWatchdog(notifier, interval, time.monotonic))
     # Talk-back's speaker, the local status/metrics endpoint, and state reports to a
     # server that asks for them (the lab's live view shows them).
-    components += [TalkbackSpeaker(), StateReporter()]
+    components += [
+        TalkbackSpeaker(),
+        StateReporter(allow_insecure=config.network.allow_insecure),
+    ]
     if config.status.listen.enabled:
         components.append(StatusServer(config, sections=[health]))
     return components

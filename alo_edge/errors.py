@@ -8,7 +8,8 @@ the supervisor tries again is decided by the class, never by parsing a message::
     ├── HardwareError        fatal at start: a camera/microphone/GPIO is missing (exit 69)
     ├── AuthError            retryable at the cap: the token is missing, expired or refused
     └── TransportError       retryable: the server or the network failed
-        └── SignallingError  retryable: the server answered something we cannot use
+        ├── SignallingError  retryable: the server answered something we cannot use
+        └── ConflictError    retryable: the server still holds an earlier session of ours
 
 ``retryable`` on each class states the policy so callers need no isinstance ladder;
 ``retry_after`` carries a server's wish (seconds) where one was given; ``exit_code``
@@ -86,3 +87,11 @@ class TransportError(AloEdgeError, ConnectionError):
 
 class SignallingError(TransportError):
     """The server answered, but with something unusable (bad status, malformed SDP, bad JSON)."""
+
+
+class ConflictError(TransportError):
+    """The server still holds an earlier session of this device (HTTP 409, or 403 "in use").
+
+    Not an auth failure: the token is fine, the old session is in the way (its DELETE
+    was lost). Retried at the normal pace; the undelivered DELETE goes first.
+    """

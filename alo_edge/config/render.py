@@ -1,4 +1,9 @@
-"""The effective config as TOML, secrets masked, for ``alo-edge config``."""
+"""The effective config as TOML, secrets masked, for ``alo-edge config``.
+
+Secret keys (field metadata ``secret``) print as ``"********"``; any URL's userinfo,
+query values and fragment as ``***`` (:func:`alo_edge.urls.mask_url`): an operator who
+put a key into a URL's query still gets a config that is safe to paste.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 
 from alo_edge.config.sections import Config
 from alo_edge.config.types import Listen
+from alo_edge.urls import mask_urls_in
 
 MASK = '"********"'
 
@@ -57,5 +63,5 @@ def _toml_value(value: Any, *, secret: bool = False) -> str:
     if isinstance(value, tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, str):
-        return json.dumps(value)
+        return json.dumps(mask_urls_in(value))
     return repr(value)

@@ -12,6 +12,7 @@ from typing import Any
 
 from alo_edge.config.sections import Config
 from alo_edge.errors import ConfigError
+from alo_edge.urls import plain_url_problem
 
 ICE_URL_SCHEMES = ("stun:", "turn:", "turns:")
 
@@ -52,6 +53,16 @@ def _endpoint(config: Config) -> None:
     for key, url in urls:
         if url and not url.startswith(("http://", "https://")):
             raise ConfigError(f"expected an http:// or https:// URL, got {url!r}", key=key)
+
+
+def _token_urls(config: Config) -> None:
+    """The token travels to these URLs: no credentials of their own, and in the clear only
+    to loopback unless allowed (network.allow_insecure)."""
+    allow = config.network.allow_insecure
+    for key, url in (("alo.access_url", config.alo.access_url), ("alo.url", config.alo.url)):
+        problem = plain_url_problem(url, allow_insecure=allow) if url else None
+        if problem:
+            raise ConfigError(problem, key=key)
 
 
 def _ice_servers(config: Config) -> None:
@@ -136,6 +147,7 @@ def _push_to_talk(config: Config) -> None:
 #: Every cross-key rule, in the order a person reads the config file.
 RULES: tuple[Callable[[Config], None], ...] = (
     _endpoint,
+    _token_urls,
     _ice_servers,
     _backoff,
     _media,

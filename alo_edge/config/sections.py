@@ -81,6 +81,8 @@ class NetworkConfig:
     """Local network policy; ``host_addresses`` pins the ICE host candidates."""
 
     host_addresses: tuple[str, ...] = ()
+    #: Plain http:// and ws:// (the token in the clear) to hosts other than loopback.
+    allow_insecure: bool = False
 
 
 @dataclass(frozen=True)

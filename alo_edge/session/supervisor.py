@@ -6,7 +6,10 @@
 
 Retryable errors (AuthError, TransportError) and unexpected exceptions from the
 libraries underneath lead to ERROR and a backoff wait; the loop never ends on its
-own. Fatal errors (ConfigError, HardwareError) end it: they need a person.
+own. A HardwareError ends it: it needs a person. A ConfigError does not: only the
+config file at start may stop the service (exit 78), and one raised during an
+attempt came from what a server said (or a part that checked too late), so it is
+retried like any other failure. Messages reach the events with URL secrets masked.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from alo_edge.errors import AloEdgeError, AuthError, TransportError
+from alo_edge.errors import AloEdgeError, AuthError, ConfigError, SignallingError, TransportError
 from alo_edge.session.backoff import ReconnectPolicy
 from alo_edge.session.clock import Clock
 from alo_edge.session.states import STATE_MESSAGES, ConnectionState, is_allowed
 from alo_edge.transport.base import Access, Connection
+from alo_edge.urls import mask_urls_in
 
 logger = logging.getLogger(__name__)
 
@@ -108,11 +112,16 @@ class Supervisor:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
+            failure: AloEdgeError
             try:
                 await self._attempt()
+            except ConfigError as exc:
+                # Never an exit 78 once running: the config file was checked at start.
+                logger.error("invalid value in this attempt: %s (retried, not fatal)", exc)
+                failure = SignallingError(str(exc))
             except AloEdgeError as exc:
                 if not exc.retryable:
-                    self._set_state(S.ERROR, message=str(exc))
+                    self._set_state(S.ERROR, message=mask_urls_in(str(exc)))
                     raise
                 failure = exc
             except Exception as exc:
@@ -159,7 +168,9 @@ class Supervisor:
         )
         deadline = self._clock.monotonic() + delay
         logger.warning("connection failed: %s (retry in %.1f s)", failure, delay)
-        self._set_state(S.ERROR, message=str(failure), retryCount=self._policy.retry_count)
+        self._set_state(
+            S.ERROR, message=mask_urls_in(str(failure)), retryCount=self._policy.retry_count
+        )
         await self._drop_connection()
         await self._countdown(deadline)
 

@@ -19,6 +19,7 @@ from alo_edge.media.base import AudioSink
 from alo_edge.session.states import ConnectionState
 from alo_edge.session.view import SessionView
 from alo_edge.system.notify import Notifier, WatchdogPinger
+from alo_edge.urls import mask_urls_in
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +28,14 @@ FRAME_STALL_SECONDS = 3.0
 
 
 def status_line(detail: dict[str, Any]) -> str:
-    """One line for a person (systemd STATUS=, the demo): state, and why or when next."""
+    """One line for a person (systemd STATUS=, the demo): state, and why or when next.
+
+    URL secrets in the message are masked (the session masks them already; STATUS= is
+    readable by every local user, so this line does not rely on it).
+    """
     line = f"{detail['state']}: {detail.get('stateMessage', '')}"
     if "message" in detail:
-        line += f" ({detail['message']})"
+        line += f" ({mask_urls_in(str(detail['message']))})"
     if "pendingRestartSeconds" in detail:
         line += f", next attempt in {detail['pendingRestartSeconds']} s"
         line += f" (retry {detail.get('retryCount', 0)})"

@@ -3,7 +3,9 @@
 Structured fields travel as UPPERCASE ``extra`` attributes (ALO_STATE, ALO_RETRY,
 ALO_PENDING_S) because journald keeps only uppercase field names; ALO_CHANNEL and
 ALO_DEVICE_ID are stamped on every record. journald is spoken natively (the
-datagram protocol), so no compiled library is needed on the device.
+datagram protocol), so no compiled library is needed on the device. Every handler
+masks URL secrets (userinfo, query values) in every record, whoever logged it
+(:class:`MaskUrls`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import struct
 import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
+
+from alo_edge.urls import mask_urls_in
 
 JOURNAL_SOCKET = "/run/systemd/journal/socket"
 _FIELD_PREFIX = "ALO_"
@@ -33,6 +37,29 @@ def alo_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k.startswith(_FIELD_PREFIX)}
 
 
+class MaskUrls(logging.Filter):
+    """Masks the userinfo, query values and fragment of every URL in a record.
+
+    On the handler, so records of aiohttp and aiortc (whose errors quote URLs) are
+    covered too. The traceback is formatted and masked here as well (``exc_text``).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_urls_in(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_urls_in(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def _exception_text(record: logging.LogRecord) -> str:
+    if record.exc_text:
+        return record.exc_text
+    return logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: ts, level, logger, message and the ALO_* fields."""
 
@@ -44,8 +71,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry.update(alo_fields(record))
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            entry["exception"] = _exception_text(record)
         return json.dumps(entry, default=str)
 
 
@@ -66,8 +93,8 @@ class JournaldHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
-            if record.exc_info:
-                message += "\n" + logging.Formatter().formatException(record.exc_info)
+            if record.exc_info or record.exc_text:
+                message += "\n" + _exception_text(record)
             fields: dict[str, Any] = {
                 "MESSAGE": message,
                 "PRIORITY": _PRIORITY.get(record.levelno, 6),
@@ -133,6 +160,7 @@ def configure_logging(
             handler.setFormatter(
                 logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
             )
+    handler.addFilter(MaskUrls())
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -8,7 +8,10 @@ server is unreachable (ERROR, the countdown) are kept, bounded, and delivered on
 is reachable again, so the timeline has the outage in it. The countdown's per-second
 re-emissions are not reported: only changes of state.
 
-A server that names no URL (ALO, any other WHIP server) never hears from this.
+A server that names no URL (ALO, any other WHIP server) never hears from this. The
+URL must be on the WHIP endpoint's origin (the transport drops any other), and the
+reports go through the origin policy: the token goes to that origin only, a redirect
+elsewhere is refused.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from alo_edge.events import Event
 from alo_edge.session.view import SessionView
 from alo_edge.transport.base import ReportTarget
 from alo_edge.transport.http import bearer
+from alo_edge.transport.origin import OriginPolicy, OriginRefused, device_session
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +43,8 @@ _KEYS = ("stateMessage", "message", "retryCount", "pendingRestartSeconds")
 class StateReporter:
     """The session component that delivers state changes to the server's report URL."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, allow_insecure: bool = False) -> None:
+        self._policy = OriginPolicy(allow_insecure=allow_insecure)
         self._pending: deque[dict[str, Any]] = deque(maxlen=MAX_BUFFERED)
         self._last_state: str | None = None
         self._target: ReportTarget | None = None
@@ -52,7 +57,7 @@ class StateReporter:
 
     async def start(self, session: SessionView) -> None:
         self._session = session
-        self._http = aiohttp.ClientSession()
+        self._http = device_session(self._policy)
         session.events.add_event_listener("onConnectionChange", self._on_change)
         self._task = asyncio.create_task(self._run(), name="alo-edge state reports")
 
@@ -102,6 +107,8 @@ class StateReporter:
             return
         batch = list(self._pending)
         try:
+            # The target is on the WHIP endpoint's origin, which the token was issued for.
+            self._policy.issue(self._target.token, self._target.url, what="state reports")
             async with self._http.post(
                 self._target.url,
                 json={"events": batch},
@@ -111,6 +118,8 @@ class StateReporter:
                 if response.status >= 300:
                     logger.debug("state report refused: HTTP %s", response.status)
                     return
+        except OriginRefused:
+            return  # logged by the policy; nothing was sent
         except (aiohttp.ClientError, TimeoutError) as exc:
             # The server is the thing that is down; these states go with the next report.
             logger.debug("state report not delivered: %s", exc or type(exc).__name__)

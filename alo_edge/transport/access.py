@@ -4,6 +4,11 @@
 the JSON answer names ``transport``, ``url``, ``token`` (the media bearer), ``room``
 and ``iceServers``. Everything in the answer came over the network, so every field is
 checked and each problem named; all of them are retryable (SignallingError).
+
+The answer's ``url`` must pass the origin policy (:mod:`.origin`): no plain text to a
+host that is not loopback (unless ``network.allow_insecure``), no step down from the
+access endpoint's TLS, and the device token, when the answer names no media token of
+its own, only to the access endpoint's origin.
 """
 
 from __future__ import annotations
@@ -13,18 +18,19 @@ from typing import Any
 
 import aiohttp
 
-from alo_edge.errors import SignallingError, TransportError
+from alo_edge.errors import SignallingError
 from alo_edge.transport.base import Access
 from alo_edge.transport.http import (
     HTTP_TIMEOUT,
     MAX_JSON_BYTES,
-    auth_error_for,
     bearer,
     map_transport_errors,
     read_limited,
-    retry_after_seconds,
+    refusal_for,
 )
 from alo_edge.transport.ice import ice_server_from_dict
+from alo_edge.transport.origin import OriginPolicy, OriginRefused
+from alo_edge.urls import is_downgrade, mask_url, origin_of, same_origin
 
 #: The transports an access answer may name, and the URL schemes each one takes.
 URL_SCHEMES: dict[str, tuple[str, ...]] = {
@@ -34,22 +40,63 @@ URL_SCHEMES: dict[str, tuple[str, ...]] = {
 
 
 async def exchange_access(
-    url: str, body: dict[str, Any], token: str, http: aiohttp.ClientSession
+    url: str,
+    body: dict[str, Any],
+    token: str,
+    http: aiohttp.ClientSession,
+    policy: OriginPolicy | None = None,
 ) -> Access:
-    """POST ``body`` to the access endpoint ``url`` with ``token``; the validated answer."""
-    with map_transport_errors(f"access endpoint {url}"):
+    """POST ``body`` to the access endpoint ``url`` with ``token``; the validated answer.
+
+    With ``policy``, the token is issued for ``url``'s origin and the answer's ``url``
+    is checked against it (see the module docstring).
+    """
+    policy = policy or OriginPolicy()
+    where = f"access endpoint {mask_url(url)}"
+    with map_transport_errors(where):
+        policy.issue(token, url, what="the access endpoint")
         async with http.post(
             url, json=body, headers=bearer(token), timeout=HTTP_TIMEOUT
         ) as response:
             payload = await read_limited(response, MAX_JSON_BYTES, what="access answer")
-            if response.status in (401, 403):
-                raise auth_error_for(response.status, payload, what="access endpoint")
             if response.status != 200:
-                raise TransportError(
-                    f"access endpoint answered HTTP {response.status}",
-                    retry_after=retry_after_seconds(response.headers),
+                raise refusal_for(
+                    response.status,
+                    payload,
+                    response.headers,
+                    what="access endpoint",
+                    expected=200,
+                    secrets=(token,),
                 )
-    return parse_access_answer(payload, default_token=token)
+    access = parse_access_answer(payload, default_token=token)
+    check_answer_url(access, url, policy, device_token=token)
+    return access
+
+
+def check_answer_url(
+    access: Access, access_url: str, policy: OriginPolicy, *, device_token: str
+) -> None:
+    """Refuse an answer ``url`` the origin policy does not allow (a SignallingError).
+
+    The media token is issued for the answer's ``url``; when the answer named no token
+    the device token is reused, which only its own origin may receive.
+    """
+    shown = mask_url(access.url)
+    if access.token == device_token and not same_origin(access.url, access_url):
+        raise SignallingError(
+            f"access answer 'url' {shown} is on another origin than the access endpoint "
+            f"and names no 'token': the device token goes only to {origin_of(access_url)}"
+        )
+    if is_downgrade(access_url, access.url):
+        raise SignallingError(
+            f"access answer 'url' {shown} is plain text but the access endpoint is not: "
+            "refusing the downgrade"
+        )
+    try:
+        policy.check_url(access.url, what="access answer 'url'")
+        policy.issue(access.token, access.url, what=f"access answer 'url' {shown}")
+    except OriginRefused as exc:
+        raise SignallingError(str(exc)) from None
 
 
 def parse_access_answer(payload: bytes, *, default_token: str) -> Access:
@@ -58,16 +105,19 @@ def parse_access_answer(payload: bytes, *, default_token: str) -> Access:
         answer = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
         raise SignallingError("access answer is not JSON") from None
+    except RecursionError:
+        raise SignallingError("access answer is JSON nested too deeply") from None
     if not isinstance(answer, dict):
         raise SignallingError("access answer is not a JSON object")
     transport = answer.get("transport")
     if not isinstance(transport, str) or transport not in URL_SCHEMES:
         raise SignallingError(
-            f"access answer 'transport' is {transport!r}; this device speaks 'whip' or 'janus'"
+            f"access answer 'transport' is {_shown(transport)}; this device speaks 'whip' or "
+            "'janus'"
         )
     url = answer.get("url")
     schemes = URL_SCHEMES[transport]
-    if not isinstance(url, str) or not url.startswith(schemes):
+    if not isinstance(url, str) or not url.startswith(schemes) or origin_of(url) is None:
         raise SignallingError(
             f"access answer 'url' is missing or not a {' or '.join(schemes)} URL, "
             f"as 'transport' {transport!r} needs"
@@ -87,3 +137,9 @@ def parse_access_answer(payload: bytes, *, default_token: str) -> Access:
         except ValueError as exc:
             raise SignallingError(f"access answer {exc}") from None
     return Access(transport, url, token, tuple(servers), room)
+
+
+def _shown(value: Any) -> str:
+    """A value from the answer as an error may show it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -9,14 +9,23 @@ so no caller writes the same ``except aiohttp.ClientError`` ladder again.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import aiohttp
 
-from alo_edge.errors import AloEdgeError, AuthError, SignallingError, TransportError
+from alo_edge.errors import (
+    AloEdgeError,
+    AuthError,
+    ConflictError,
+    SignallingError,
+    TransportError,
+)
+from alo_edge.transport.origin import OriginRefused
+from alo_edge.urls import MASK, mask_urls_in
 
 #: No signalling request may hang a connection attempt for longer than this.
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=5)
@@ -24,6 +33,11 @@ MAX_JSON_BYTES = 64 * 1024
 MAX_SDP_BYTES = 256 * 1024
 #: A server may ask for a pause, but not put a door intercom to sleep for a day.
 MAX_RETRY_AFTER = 600.0
+#: How much of a server's reason text an error shows.
+MAX_REASON_CHARS = 200
+#: A 403 whose reason says this is a conflict with an earlier session, not a refused token
+#: (simple-whip-server: "Endpoint ID already in use").
+_IN_USE = re.compile(r"\bin use\b|already (exists|publishing|taken)|\bconflict", re.IGNORECASE)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -43,6 +57,8 @@ def map_transport_errors(what: str) -> Iterator[None]:
         yield
     except AloEdgeError:
         raise  # already ours (TransportError is an OSError too: let it pass as it is)
+    except OriginRefused as exc:
+        raise SignallingError(f"{what}: {exc}") from None
     except (aiohttp.ClientError, OSError) as exc:
         raise TransportError(f"{what} unreachable: {exc or type(exc).__name__}") from None
     except TimeoutError:
@@ -86,14 +102,70 @@ def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None)
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-def auth_error_for(status: int, body: bytes, *, what: str) -> AuthError:
-    """An AuthError for a 401/403, with the server's own reason when it gave one in JSON."""
-    reason = ""
+def server_reason(body: bytes, *, secrets: Sequence[str] = ()) -> str:
+    """The server's own words about a refusal, fit for one log line; "" when it gave none.
+
+    A JSON ``error`` (RFC 6749 style), ``message`` or ``reason`` string, else the body
+    as text (simple-whip-server answers plain text). Control characters become spaces,
+    ``secrets`` (the token it was sent) and URL secrets are masked, and the result is
+    cut to MAX_REASON_CHARS: a server cannot put the token or a page of HTML into the
+    device's logs.
+    """
+    text = ""
     try:
         payload = json.loads(body)
-        if isinstance(payload, dict) and isinstance(payload.get("error"), str):
-            reason = ": " + payload["error"][:200]
-    except (ValueError, UnicodeDecodeError):
-        pass
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        payload = None
+    if isinstance(payload, dict):
+        for key in ("error", "message", "reason"):
+            if isinstance(payload.get(key), str):
+                text = payload[key]
+                break
+    elif payload is None and not body.lstrip().startswith(b"<"):
+        text = body[: 4 * MAX_REASON_CHARS].decode("utf-8", "replace")
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    text = mask_urls_in(text)
+    return text[:MAX_REASON_CHARS] + ("..." if len(text) > MAX_REASON_CHARS else "")
+
+
+def auth_error_for(
+    status: int, body: bytes, *, what: str, secrets: Sequence[str] = ()
+) -> AuthError:
+    """An AuthError for a 401/403, with the server's own reason when it gave one."""
+    reason = server_reason(body, secrets=secrets)
     verb = "refused the token" if status == 401 else "denied access"
-    return AuthError(f"{what} {verb} (HTTP {status}){reason}")
+    return AuthError(f"{what} {verb} (HTTP {status})" + (f": {reason}" if reason else ""))
+
+
+def refusal_for(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    what: str,
+    expected: int,
+    secrets: Sequence[str] = (),
+) -> AloEdgeError:
+    """The error for an answer other than ``expected``, with the server's reason in it.
+
+    409, or a 403 whose reason says "in use", is a :class:`ConflictError` (an earlier
+    session of this device is still there: retried at the normal pace, not an auth
+    failure); other 401/403 are AuthErrors; anything else a TransportError that
+    carries the server's Retry-After.
+    """
+    reason = server_reason(body, secrets=secrets)
+    said = f": {reason}" if reason else ""
+    if status == 409 or (status == 403 and _IN_USE.search(reason)):
+        return ConflictError(
+            f"{what} still holds an earlier session of this device (HTTP {status}{said})",
+            retry_after=retry_after_seconds(headers),
+        )
+    if status in (401, 403):
+        return auth_error_for(status, body, what=what, secrets=secrets)
+    return TransportError(
+        f"{what} answered HTTP {status}, expected {expected}{said}",
+        retry_after=retry_after_seconds(headers),
+    )

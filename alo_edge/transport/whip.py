@@ -6,7 +6,10 @@ close the session is DELETEd so the server frees it at once.
 
 This module is the WHIP signalling only (POST, Location, Link headers, DELETE);
 the peer connection, its RTCP liveness watch and track replacement are
-:class:`~alo_edge.transport.peer.PublishingPeer`'s.
+:class:`~alo_edge.transport.peer.PublishingPeer`'s. A DELETE that does not reach the
+server is kept and sent again before the next POST
+(:mod:`~alo_edge.transport.whip_cleanup`). A ``Location`` or ``Link`` on another
+origin than the endpoint is not used (:mod:`~alo_edge.transport.origin`).
 """
 
 from __future__ import annotations
@@ -22,28 +25,29 @@ from urllib.parse import urljoin
 import aiohttp
 from aiortc import RTCConfiguration
 
-from alo_edge.errors import SignallingError, TransportError
+from alo_edge.errors import SignallingError
 from alo_edge.media.passthrough import request_keyframe
 from alo_edge.transport.base import Access, PublishedTracks, ReportTarget
 from alo_edge.transport.http import (
     HTTP_TIMEOUT,
     MAX_SDP_BYTES,
-    auth_error_for,
     bearer,
     map_transport_errors,
     read_limited,
-    retry_after_seconds,
+    refusal_for,
 )
 from alo_edge.transport.ice import rtc_configuration_from_dicts
+from alo_edge.transport.origin import target_allowed
 from alo_edge.transport.peer import PublishingPeer
 from alo_edge.transport.room import RoomListener
+from alo_edge.transport.whip_cleanup import DeleteOutcome, PendingDeletes, delete_resource
+from alo_edge.urls import mask_url
 
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
 #: A lab (alo-edge's or any server that wants them) names its state-report URL so.
 EVENTS_REL = "urn:x-alo-edge:events"
-DELETE_TIMEOUT = aiohttp.ClientTimeout(total=2)
 _LINK_ICE_SERVER = re.compile(r"<([^>]+)>\s*;(.*?)(?:,(?=\s*<)|$)")
 
 
@@ -88,6 +92,8 @@ class WhipTransport:
         self._liveness_timeout = liveness_timeout
         self._connect_timeout = connect_timeout
         self._clock = clock
+        #: Sessions whose DELETE was lost: DELETEd again before the next POST.
+        self.pending_deletes = PendingDeletes(clock=clock)
 
     async def open(
         self,
@@ -99,7 +105,10 @@ class WhipTransport:
         """POST an offer for ``tracks`` to ``access.url`` and return once media flows.
 
         WHIP tells nothing about who else is in the channel: ``room`` hears nothing.
+        Sessions left behind by a lost DELETE are DELETEd first, so a server that
+        allows one session per endpoint takes this one.
         """
+        await self.pending_deletes.flush(http, endpoint=access.url, token=access.token)
         servers = list(access.ice_servers) or self._configured_servers or self._link_servers
         connection = WhipConnection(
             rtc_configuration_from_dicts(servers),
@@ -107,6 +116,7 @@ class WhipTransport:
             access.token,
             self._liveness_timeout,
             self._clock,
+            on_undelivered=self.pending_deletes.add,
         )
         try:
             offer = await connection.create_offer(tracks, receive_talkback=True)
@@ -124,23 +134,33 @@ class WhipTransport:
         self, connection: WhipConnection, access: Access, offer: str, http: aiohttp.ClientSession
     ) -> str:
         headers = {"Content-Type": "application/sdp", **bearer(access.token)}
-        with map_transport_errors(f"WHIP endpoint {access.url}"):
+        with map_transport_errors(f"WHIP endpoint {mask_url(access.url)}"):
             async with http.post(
                 access.url, data=offer.encode(), headers=headers, timeout=HTTP_TIMEOUT
             ) as response:
                 body = await read_limited(response, MAX_SDP_BYTES, what="WHIP answer")
-                if response.status in (401, 403):
-                    raise auth_error_for(response.status, body, what="WHIP endpoint")
                 if response.status != 201:
-                    raise TransportError(
-                        f"WHIP endpoint answered HTTP {response.status}, expected 201",
-                        retry_after=retry_after_seconds(response.headers),
+                    raise refusal_for(
+                        response.status,
+                        body,
+                        response.headers,
+                        what="WHIP endpoint",
+                        expected=201,
+                        secrets=(access.token,),
                     )
                 location = response.headers.get("Location")
                 if not location:
                     raise SignallingError("WHIP endpoint's 201 has no Location header")
-                # Set before any further check, so close() DELETEs what the server created.
-                connection.resource_url = urljoin(str(response.url), location)
+                # Redirects are followed on the endpoint's own origin only (the origin
+                # policy), so the answer's URL is the base a relative Location means.
+                resource = resolve(str(response.url), location)
+                if resource is None:
+                    raise SignallingError(
+                        f"WHIP endpoint's Location {mask_url(location)!r} is not a URL"
+                    )
+                if target_allowed(resource, access.url, what="WHIP Location"):
+                    # Set before any further check, so close() DELETEs what the server made.
+                    connection.resource_url = resource
                 content_type = response.headers.get("Content-Type", "")
                 if content_type.split(";")[0].strip().lower() != "application/sdp":
                     raise SignallingError(
@@ -149,11 +169,23 @@ class WhipTransport:
                 links = response.headers.getall("Link", [])
                 if links:
                     self._link_servers = parse_link_ice_servers(links)
-                    connection.events_url = link_target(links, EVENTS_REL, str(response.url))
+                    events = link_target(links, EVENTS_REL, str(response.url))
+                    if events is not None and target_allowed(
+                        events, access.url, what="WHIP Link (state reports)"
+                    ):
+                        connection.events_url = events
         try:
             return body.decode("utf-8")
         except UnicodeDecodeError:
             raise SignallingError("WHIP answer is not UTF-8 text") from None
+
+
+def resolve(base: str, reference: str) -> str | None:
+    """``reference`` (absolute or relative, as in a Location) against ``base``; None if junk."""
+    try:
+        return urljoin(base, reference.strip())
+    except ValueError:  # "http://[bad" and the like
+        return None
 
 
 def link_target(values: Sequence[str], rel: str, base: str) -> str | None:
@@ -162,12 +194,16 @@ def link_target(values: Sequence[str], rel: str, base: str) -> str | None:
         for url, params in _LINK_ICE_SERVER.findall(value):
             rels = re.search(r'rel\s*=\s*"?([^";]+)"?', params)
             if rels and rel in rels.group(1).split():
-                return urljoin(base, str(url))
+                return resolve(base, str(url))
     return None
 
 
 class WhipConnection(PublishingPeer):
-    """A published WHIP session: a :class:`PublishingPeer` whose resource is DELETEd on close."""
+    """A published WHIP session: a :class:`PublishingPeer` whose resource is DELETEd on close.
+
+    A DELETE that does not reach the server goes to ``on_undelivered(url, token)``
+    (the transport keeps it and sends it again before its next POST).
+    """
 
     def __init__(
         self,
@@ -176,6 +212,8 @@ class WhipConnection(PublishingPeer):
         token: str,
         liveness_timeout: float,
         clock: Callable[[], float],
+        *,
+        on_undelivered: Callable[[str, str], None] | None = None,
     ) -> None:
         super().__init__(configuration, liveness_timeout, clock)
         self.resource_url: str | None = None
@@ -183,6 +221,7 @@ class WhipConnection(PublishingPeer):
         self.events_url: str | None = None
         self._http = http
         self._token = token
+        self._on_undelivered = on_undelivered
         self._close_task: asyncio.Task[None] | None = None
 
     @property
@@ -198,15 +237,7 @@ class WhipConnection(PublishingPeer):
 
     async def _close(self) -> None:
         if self.resource_url is not None:
-            try:
-                async with self._http.delete(
-                    self.resource_url,
-                    headers=bearer(self._token),
-                    timeout=DELETE_TIMEOUT,
-                ) as response:
-                    if response.status >= 300 and response.status != 404:
-                        logger.warning("WHIP DELETE answered HTTP %s", response.status)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                # The server may be the thing that died; it will time the session out.
-                logger.info("WHIP DELETE not delivered: %s", exc or type(exc).__name__)
+            outcome = await delete_resource(self._http, self.resource_url, self._token)
+            if outcome is DeleteOutcome.RETRY and self._on_undelivered is not None:
+                self._on_undelivered(self.resource_url, self._token)
         await super().close()

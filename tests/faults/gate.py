@@ -6,7 +6,7 @@ Run inside the lab's namespace by the fault rig::
         [--fail STATUS --retry-after S]   answer STATUS (e.g. 503) until SIGUSR1, then pass
         [--tls-cert FILE --tls-key FILE]  serve HTTPS with that (untrusted) certificate
 
-Everything else is proxied to the lab unchanged (method, path, Authorization,
+Everything else is proxied to the lab unchanged (method, path, Host, Authorization,
 Content-Type, body; the answer's status, body and the headers WHIP needs). Each
 request is one JSON line on stdout, ``{"event": "request", "ts", "method", "path",
 "status"}``, so a test can tell exactly when the device asked and what it got. The
@@ -70,6 +70,9 @@ class Gate:
             for name in ("Authorization", "Content-Type")
             if name in request.headers
         }
+        # As a reverse proxy does: the lab names URLs (the access answer's url, Link) on the
+        # origin the device asked, so the device's token stays on that origin.
+        headers["Host"] = request.host
         try:
             async with self.http.request(
                 request.method,

@@ -189,6 +189,8 @@ class FaultRig:
             reconnect=reconnect,
         )
         document["network"]["host_addresses"] = [self.net.device_address]
+        # The lab is on a veth address, not loopback: plain http there needs saying so.
+        document["network"]["allow_insecure"] = True
         config = write_toml(self.workdir / f"{name}.toml", document)
         config.chmod(0o600)
         self.device = self.procs.start(

@@ -133,6 +133,22 @@ async def test_malformed_messages_are_dropped_and_the_reader_carries_on(
         await session.close()
 
 
+async def test_a_message_nested_too_deeply_is_dropped_and_the_reader_carries_on(
+    janus: FakeJanus, http: aiohttp.ClientSession
+) -> None:
+    # json.loads raises RecursionError (not ValueError) on deep nesting: on 73a265e it
+    # killed the reader task, and every later transaction timed out.
+    session = await JanusSession.open(janus.url, "t", http)
+    try:
+        await janus.push("[" * 100_000 + "]" * 100_000)
+        handle = await session.attach("janus.plugin.videoroom", lambda message: None)
+        assert handle.id == HANDLE_ID
+        assert not session.lost
+        assert session.malformed == 1
+    finally:
+        await session.close()
+
+
 async def test_an_unanswered_transaction_times_out_naming_it(
     janus: FakeJanus, http: aiohttp.ClientSession
 ) -> None:

@@ -23,6 +23,7 @@ from tests.helpers import (
     http_json,
     run_cli,
     state_is,
+    write_toml,
 )
 
 pytestmark = pytest.mark.integration
@@ -93,6 +94,24 @@ def test_the_token_is_never_logged_printed_or_passed_to_a_process(
     warning = next(line for line in device.stderr.lines if "readable by other users" in line)
     assert str(token_file) in warning
     assert f"chmod 600 {token_file}" in warning
+
+
+def test_alo_edge_config_masks_the_secrets_a_url_carries(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("opaque-token\n", encoding="utf-8")
+    token_file.chmod(0o600)
+    document = device_config(
+        user_id=USER,
+        channel=CHANNEL,
+        token_file=token_file,
+        access_url="https://alo.example.net/v1/video/access?api_key=hunter2#sig=s3cret",
+    )
+    config = write_toml(tmp_path / "device.toml", document)
+    shown = run_cli("config", "-c", str(config))
+    assert shown.returncode == 0, shown.stderr
+    assert "hunter2" not in shown.stdout + shown.stderr
+    assert "s3cret" not in shown.stdout + shown.stderr
+    assert 'access_url = "https://alo.example.net/v1/video/access?api_key=***#***"' in shown.stdout
 
 
 def test_the_lab_binds_loopback_by_default_and_refuses_without_a_valid_token(

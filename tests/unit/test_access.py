@@ -33,7 +33,7 @@ def make_jwt(**claims: Any) -> str:
 
 def config(**alo: Any) -> Config:
     return config_from_dict(
-        {"device": {"user_id": "door-1"}, "alo": {"url": "http://x/whip", "channel": "c", **alo}}
+        {"device": {"user_id": "door-1"}, "alo": {"url": "https://x/whip", "channel": "c", **alo}}
     )
 
 

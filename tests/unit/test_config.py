@@ -371,3 +371,25 @@ def test_config_error_carries_the_key() -> None:
 
 def test_alo_config_defaults_are_whip_without_endpoints() -> None:
     assert AloConfig() == AloConfig(transport="whip", url=None, access_url=None, token_file=None)
+
+
+# --- URLs that carry the token ----------------------------------------------------------
+
+
+def _with_urls(alo: dict[str, Any], network: dict[str, Any] | None = None) -> Any:
+    document = {"device": {"user_id": "door-1"}, "alo": {"channel": "front", **alo}}
+    return config_from_dict({**document, "network": network or {}})
+
+
+def test_plain_http_beyond_loopback_is_a_config_error_naming_the_key_and_the_fix() -> None:
+    # 73a265e accepted it: the token then crossed the LAN in the clear.
+    with pytest.raises(ConfigError) as caught:
+        _with_urls({"access_url": "http://192.168.1.20:8080/v1/video/access"})
+    assert caught.value.key == "alo.access_url"
+    assert "network.allow_insecure = true" in str(caught.value)
+    with pytest.raises(ConfigError, match=r"^alo\.url: plain ws://"):
+        _with_urls({"transport": "janus", "url": "ws://192.168.1.20:8188", "room": 5})
+    allowed = _with_urls({"url": "http://192.168.1.20:8080/whip/front"}, {"allow_insecure": True})
+    assert allowed.network.allow_insecure is True
+    assert _with_urls({"url": "http://127.0.0.1:8080/whip/front"}).network.allow_insecure is False
+    assert _with_urls({"url": "https://whip.example.net/whip/front"}) is not None

@@ -330,14 +330,8 @@ async def test_unexpected_library_error_is_retried_not_a_crash(
     assert not task.done()
 
 
-@pytest.mark.parametrize(
-    "fatal",
-    [HardwareError("camera /dev/video0 is gone"), ConfigError("bad URL", key="alo.ice_servers")],
-    ids=["hardware", "config"],
-)
-async def test_fatal_error_ends_the_session_with_error(
-    make_video: MakeVideo, fatal: Exception
-) -> None:
+async def test_a_hardware_error_ends_the_session_with_error(make_video: MakeVideo) -> None:
+    fatal = HardwareError("camera /dev/video0 is gone")
     transport = InMemoryTransport(fatal, InMemoryConnection("never"))
     video = make_video(transport)
     recorder = StateRecorder(video)
@@ -349,6 +343,25 @@ async def test_fatal_error_ends_the_session_with_error(
     assert recorder.of_state(ERROR)[0]["message"] == str(fatal)
     assert task.exception() is fatal
     assert len(transport.opened) == 1
+
+
+async def test_a_config_error_during_an_attempt_is_retried_not_fatal(
+    make_video: MakeVideo,
+) -> None:
+    # Only the config file at start may stop the service (exit 78). A ConfigError raised
+    # while connecting came from what a server said (73a265e: a Janus access answer
+    # without a room, a bad WHIP Link ICE URL), and systemd never restarts an exit 78.
+    bad = ConfigError("is required: the channel is not a number", key="alo.room")
+    transport = InMemoryTransport(bad, InMemoryConnection("second"))
+    video = make_video(transport)
+    recorder = StateRecorder(video)
+    await video.connect("front")
+    await recorder.wait_for_state(CONNECTED)
+    assert recorder.timeline == [*FAILED_ATTEMPT, *UP]
+    assert "alo.room" in recorder.of_state(ERROR)[0]["message"]
+    task = video.supervisor_task
+    assert task is not None
+    assert not task.done()
 
 
 async def test_disconnect_after_a_fatal_error_reports_disconnected(

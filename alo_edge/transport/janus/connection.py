@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 from aiortc import RTCConfiguration
 
-from alo_edge.errors import AuthError, ConfigError, SignallingError, TransportError
+from alo_edge.errors import AuthError, SignallingError, TransportError
 from alo_edge.media.passthrough import request_keyframe
 from alo_edge.transport.base import Access, OutboundStats, PublishedTracks, ReportTarget
 from alo_edge.transport.ice import rtc_configuration_from_dicts
@@ -304,7 +304,12 @@ class JanusTransport:
         """Join the room at ``access.url`` as publisher of ``tracks``; return once media flows."""
         room_number = access.room if access.room is not None else self._room
         if room_number is None:
-            raise ConfigError("is required: the channel is not a number", key="alo.room")
+            # Only an access answer can get here (the config loader requires alo.room
+            # otherwise): what a server said is retryable, never an exit 78.
+            raise SignallingError(
+                "access answer sends the device to Janus but names no 'room', and alo.room "
+                "is not set (nor is the channel a room number)"
+            )
         servers = list(access.ice_servers) or self._ice_servers
         configuration = rtc_configuration_from_dicts(servers)
         session = await JanusSession.open(

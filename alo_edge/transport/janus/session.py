@@ -27,6 +27,7 @@ import aiohttp
 
 from alo_edge.errors import AuthError, SignallingError, TransportError
 from alo_edge.transport.http import map_transport_errors
+from alo_edge.urls import mask_url
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class JanusSession:
         keepalive_max_interval: float = KEEPALIVE_MAX_INTERVAL,
     ) -> JanusSession:
         """Connect to ``url``, create a session and start its keep-alives."""
-        with map_transport_errors(f"Janus {url}"):
+        with map_transport_errors(f"Janus {mask_url(url)}"):
             try:
                 async with asyncio.timeout(connect_within):
                     ws = await http.ws_connect(
@@ -132,12 +133,15 @@ class JanusSession:
             except aiohttp.WSServerHandshakeError as exc:
                 # A refused upgrade is an answer, not an unreachable server.
                 error = AuthError if exc.status in (401, 403) else TransportError
-                raise error(f"Janus {url} refused the WebSocket: HTTP {exc.status}") from None
+                raise error(
+                    f"Janus {mask_url(url)} refused the WebSocket: HTTP {exc.status}"
+                ) from None
         session = cls(ws, token, transaction_timeout=transaction_timeout)
         try:
             if ws.protocol != SUBPROTOCOL:
                 raise SignallingError(
-                    f"Janus {url} did not accept the {SUBPROTOCOL!r} WebSocket subprotocol"
+                    f"Janus {mask_url(url)} did not accept the {SUBPROTOCOL!r} WebSocket "
+                    "subprotocol"
                 )
             await session._create(keepalive_max_interval)
         except BaseException:
@@ -275,8 +279,8 @@ class JanusSession:
     def _dispatch(self, text: str) -> None:
         try:
             message = json.loads(text)
-        except ValueError:
-            self._malformed("a message that is not JSON")
+        except (ValueError, RecursionError):
+            self._malformed("a message that is not JSON (or nested too deeply)")
             return
         if not isinstance(message, dict) or not isinstance(message.get("janus"), str):
             self._malformed("a JSON message without a 'janus' field")
