@@ -207,6 +207,7 @@ class AlsaPlaybackSink:
         self._channels = channels
         self._pcm: Any = None
         self._resampler = av.AudioResampler(format="s16", layout=_layout(channels), rate=rate)
+        self._input_shape: tuple[str, str, int] | None = None
         self._writes: queue.Queue[bytes] = queue.Queue(QUEUE_FRAMES * 2)
         self._writer: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -235,6 +236,14 @@ class AlsaPlaybackSink:
         if self._writer is None:
             return
         bytes_per_sample = 2 * self._channels
+        shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if shape != self._input_shape:
+            # Talk-back (stereo from aiortc's Opus decoder) and the self-test's sweep
+            # (mono) share this speaker; a resampler takes one input shape only.
+            self._input_shape = shape
+            self._resampler = av.AudioResampler(
+                format="s16", layout=_layout(self._channels), rate=self._rate
+            )
         for out in self._resampler.resample(frame):
             self._enqueue(bytes(out.planes[0])[: out.samples * bytes_per_sample])
 
@@ -260,18 +269,33 @@ class AlsaPlaybackSink:
 
     def _write(self, pcm: Any) -> None:
         reference = self.reference
+        frame_bytes = 2 * self._channels
+        # Paced by the clock, as capture is: a sound card blocks each write once its
+        # buffer is full, a ``type file`` device never does, and a speaker fed faster
+        # than real time (talk-back and the self-test's sweep at once) would run ahead
+        # of the microphone it echoes into. ``ahead`` never passes one ALSA buffer.
+        started = time.monotonic()
+        played = 0.0  # seconds handed to the device since ``started``
         try:
-            buffer_frames = int(pcm.info()["buffer_size"]) if reference is not None else 0
+            buffer_frames = int(pcm.info()["buffer_size"])
+            allowed = buffer_frames / self._rate
             while not self._stopping.is_set():
                 try:
                     data = self._writes.get(timeout=0.1)
                 except queue.Empty:
                     continue
+                now = time.monotonic()
+                if played < now - started:
+                    started, played = now, 0.0  # idle or an underrun: the device restarts
+                ahead = played - (now - started)
+                if ahead > allowed and self._stopping.wait(ahead - allowed):
+                    return
                 pcm.write(data)
+                played += len(data) / frame_bytes / self._rate
                 self.written += len(data)
                 if reference is not None:
                     # ALSA's delay report: what is queued in its buffer plays before this.
-                    queued = buffer_frames - pcm.avail()
+                    queued = buffer_frames - int(pcm.avail())
                     reference.feed(np.frombuffer(data, dtype="<i2"), queued)
         except Exception as exc:  # ALSAAudioError, the device vanishing under us
             logger.warning("speaker %s stopped playing: %s", self._device, exc)

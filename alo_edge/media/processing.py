@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from pywebrtc_audio import AudioProcessor, GainController, VoiceDetector
 
-from alo_edge.media.ducking import DEFAULT_HANG_TIME, Ducker, ramp
+from alo_edge.media.ducking import DEFAULT_HANG_TIME, FAR_ACTIVE_DBFS, Ducker, ramp
 from alo_edge.media.levels import AudioLevels, EchoEstimate, LevelMeter, mean_square, to_dbfs
 
 FRAME_SECONDS = 0.01
@@ -50,6 +50,8 @@ AGC_NOISE_CEILING_DBFS = -60.0
 NS_LEVEL = 1
 #: The speech probability above which a frame counts as someone talking at the door.
 VOICE_THRESHOLD = 0.5
+#: A frame with a voice keeps the echo estimate paused this many frames (0.5 s).
+VOICE_HOLD_FRAMES = 50
 #: The delay hint is re-read from ALSA's reports at most this often (seconds).
 DELAY_UPDATE_SECONDS = 1.0
 
@@ -200,6 +202,7 @@ class MicPipeline:
         self._duck_gain = 1.0
         self._meters = {name: LevelMeter() for name in ("microphone", "speaker", "output")}
         self._echo = EchoEstimate()
+        self._voice_hold = 0
         self._capture_delay_frames = 0
         self._delay_set_at: float | None = None
         self._stream_delay_ms = 0
@@ -299,9 +302,15 @@ class MicPipeline:
         meters["microphone"].update(near_power)
         meters["speaker"].update(far_power)
         meters["output"].update(out_power)
-        far_active = to_dbfs(far_power) > -50.0
+        far_active = to_dbfs(far_power) > FAR_ACTIVE_DBFS
         voice = probability > VOICE_THRESHOLD
-        if far_active and not voice and not self.hold_output:
+        if voice:
+            self._voice_hold = VOICE_HOLD_FRAMES
+        elif self._voice_hold:
+            self._voice_hold -= 1
+        # Only the far end talking: the echo figures. The voice detector dips between a
+        # visitor's syllables, so a voice holds the estimate for VOICE_HOLD_FRAMES after.
+        if far_active and not self._voice_hold and not self.hold_output:
             self._echo.update(far_power, near_power, out_power)
         self.levels = AudioLevels(
             microphone_dbfs=round(meters["microphone"].dbfs, 1),

@@ -73,6 +73,8 @@ class AudioLevels:
             "streamDelayMs": levels.stream_delay_ms,
             "framesProcessed": pipeline.frames,
             "referenceDropped": reference.dropped if reference is not None else 0,
+            "referenceBacklogMs": round(reference.backlog_seconds * 1000) if reference else 0,
+            "playbackDelayMs": round(reference.playback_delay_seconds * 1000) if reference else 0,
         }
 
     def metrics(self) -> Iterable[Metric]:
@@ -183,7 +185,10 @@ class AudioSelfTest:
     async def _schedule(self) -> None:
         while True:
             await self._wait_for_quiet()
-            await self.run_once()
+            try:
+                await self.run_once()
+            except Exception:  # a bug must not end the schedule: say so, try next time
+                logger.exception("audio self-test failed to run")
             await asyncio.sleep(self._interval)
 
     async def _wait_for_quiet(self) -> None:
