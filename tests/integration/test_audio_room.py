@@ -21,8 +21,16 @@ from typing import Any
 import pytest
 
 from alo_edge.tools import room
-from tests.helpers import STEP, LabProcess, Processes, device_config, free_port, http_json
-from tests.helpers import state_is, write_toml
+from tests.helpers import (
+    STEP,
+    LabProcess,
+    Processes,
+    device_config,
+    free_port,
+    http_json,
+    state_is,
+    write_toml,
+)
 from tests.integration.room_rig import FarEnd, LiveRoom, write_asoundrc
 
 pytestmark = pytest.mark.integration
@@ -172,7 +180,10 @@ async def test_what_the_operator_hears_from_a_door_in_a_room(
     near_alone = power_db(far.heard_between(*near_only)) - power_db(
         live.between(*near_only)["near"]
     )
-    figures = f"{mode}: ERLE {erle:.1f} dB, near end in double talk {near_in_double_talk:.1f} dB, alone {near_alone:.1f} dB"
+    figures = (
+        f"{mode}: ERLE {erle:.1f} dB, near end in double talk {near_in_double_talk:.1f} dB, "
+        f"alone {near_alone:.1f} dB"
+    )
     print(figures)
 
     processing = after[1]["audioProcessing"]
