@@ -20,6 +20,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from alo_edge.events import Event
+from alo_edge.media.levels import AudioLevels as Levels
 from alo_edge.media.processing import MicPipeline
 from alo_edge.media.selftest import SelfTestResult, run_selftest
 from alo_edge.session.view import SessionView
@@ -32,6 +33,28 @@ QUIET_SECONDS = 2.0
 POLL_SECONDS = 0.25
 #: The speaker counts as quiet below this level (dBFS).
 QUIET_SPEAKER_DBFS = -50.0
+
+
+def talking(levels: Levels) -> bool:
+    """Someone is talking: a voice at the microphone, or the far end on the speaker."""
+    return levels.voice_active or levels.speaker_dbfs > QUIET_SPEAKER_DBFS
+
+
+class QuietGate:
+    """Opens once nobody has talked for ``quiet_for`` seconds (pure: time is passed in)."""
+
+    def __init__(self, quiet_for: float) -> None:
+        self._quiet_for = quiet_for
+        self._quiet_since: float | None = None
+
+    def observe(self, now: float, talking: bool) -> bool:
+        """Fold in one look at the levels; True once it has been quiet long enough."""
+        if talking:
+            self._quiet_since = None
+            return False
+        if self._quiet_since is None:
+            self._quiet_since = now
+        return now - self._quiet_since >= self._quiet_for
 
 
 class AudioLevels:
@@ -192,16 +215,11 @@ class AudioSelfTest:
             await asyncio.sleep(self._interval)
 
     async def _wait_for_quiet(self) -> None:
-        quiet_since: float | None = None
+        # A look at the levels every POLL_SECONDS: they are a snapshot the capture thread
+        # replaces, not an event, so polling is the loop's side of that crossing.
+        gate = QuietGate(self._quiet_for)
         while True:
-            levels = self._pipeline.levels
-            talking = levels.voice_active or levels.speaker_dbfs > QUIET_SPEAKER_DBFS
-            now = self._clock()
-            if talking:
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = now
-            elif now - quiet_since >= self._quiet_for:
+            if gate.observe(self._clock(), talking(self._pipeline.levels)):
                 return
             await asyncio.sleep(POLL_SECONDS)
 
