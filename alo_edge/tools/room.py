@@ -109,8 +109,13 @@ class EchoPath:
 
 
 def apply(impulse: np.ndarray, signal: np.ndarray) -> np.ndarray:
-    """The whole of ``signal`` through ``impulse`` (same length as ``signal``)."""
-    return np.convolve(signal, impulse)[: len(signal)]
+    """The whole of ``signal`` through ``impulse`` (same length as ``signal``), by FFT."""
+    size = 1
+    while size < len(signal) + len(impulse) - 1:
+        size *= 2
+    spectrum = np.fft.rfft(signal, size) * np.fft.rfft(impulse, size)
+    out: np.ndarray = np.fft.irfft(spectrum, size)[: len(signal)]
+    return out
 
 
 def power(samples: np.ndarray) -> float:
