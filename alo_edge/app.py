@@ -22,12 +22,14 @@ from alo_edge.media.alsa import AlsaPlaybackSink, AlsaSource
 from alo_edge.media.base import AudioSink, AudioSource, MediaSource
 from alo_edge.media.filesource import FileSource
 from alo_edge.media.picamera import PicameraSource, check_picamera2
+from alo_edge.media.processing import EchoReference, MicPipeline, ProcessingSettings
 from alo_edge.media.synthetic import SyntheticAudioSource, SyntheticVideoSource
 from alo_edge.media.v4l2 import V4l2Source
 from alo_edge.panel import PANEL_LED_EVENT, Panel, led_line
 from alo_edge.panel.actions import PANEL_ACTION_EVENT, starts_muted
 from alo_edge.session.access import read_token, token_path
 from alo_edge.session.view import SessionComponent
+from alo_edge.system.audio import SELFTEST_EVENT, AudioLevels, AudioSelfTest
 from alo_edge.system.components import (
     EventLineWriter,
     MediaWatchdog,
@@ -39,7 +41,7 @@ from alo_edge.system.health import SourceHealth
 from alo_edge.system.netwatch import NetworkWatcher
 from alo_edge.system.notify import Notifier
 from alo_edge.system.report import StateReporter
-from alo_edge.system.status import StatusServer
+from alo_edge.system.status import StatusSection, StatusServer
 from alo_edge.transport.base import Transport
 from alo_edge.transport.ice import pin_host_addresses
 from alo_edge.transport.janus import JanusTransport
@@ -55,6 +57,7 @@ SDK_EVENTS = (
     "onParticipantsChanged",
     "onDeviceListUpdate",
     PANEL_ACTION_EVENT,
+    SELFTEST_EVENT,
 )
 
 
@@ -81,24 +84,48 @@ def build_video_source(config: Config) -> MediaSource | None:
     raise ConfigError(f"unsupported source {v.source!r}", key="video.source")
 
 
-def build_audio_source(config: Config) -> AudioSource | None:
-    """The configured microphone, or None for ``audio.source = "none"``."""
+def build_mic_pipeline(config: Config) -> MicPipeline | None:
+    """The ALSA microphone's processing, or None when there is nothing to process.
+
+    With a speaker (``audio.playback``) it is always there: its reference is what the
+    speaker plays, and it measures the levels and runs the self-test even when every
+    processing key is off.
+    """
+    a = config.audio
+    processing = a.echo_cancellation_on or a.noise_suppression_on or a.auto_gain_on
+    if a.source != "alsa" or not (a.playback or processing):
+        return None
+    settings = ProcessingSettings(
+        echo_cancellation=a.echo_cancellation_on,
+        noise_suppression=a.noise_suppression_on,
+        auto_gain=a.auto_gain_on,
+        half_duplex=a.mode == "half_duplex",
+        hang_time=a.half_duplex_hang_time,
+        rate=a.rate,
+        channels=a.channels,
+    )
+    reference = EchoReference(a.rate, a.channels) if a.playback else None
+    return MicPipeline(settings, reference)
+
+
+def build_audio_source(config: Config, pipeline: MicPipeline | None = None) -> AudioSource | None:
+    """The configured microphone (through ``pipeline``), or None for ``audio.source = "none"``."""
     a = config.audio
     if a.source == "synthetic":
         return SyntheticAudioSource()
     if a.source == "alsa":
-        return AlsaSource(a.device, a.rate, a.channels)
+        return AlsaSource(a.device, a.rate, a.channels, pipeline=pipeline)
     if config.audio.source == "none":
         return None
     raise ConfigError(f"unsupported source {config.audio.source!r}", key="audio.source")
 
 
-def build_audio_sink(config: Config) -> AudioSink | None:
+def build_audio_sink(config: Config, reference: EchoReference | None = None) -> AudioSink | None:
     """The talk-back speaker (``audio.playback``), or None: then no talk-back is offered."""
     a = config.audio
     if not a.playback:
         return None
-    return AlsaPlaybackSink(a.playback_device, a.rate, a.channels)
+    return AlsaPlaybackSink(a.playback_device, a.rate, a.channels, reference=reference)
 
 
 def ice_servers(config: Config) -> list[dict[str, Any]]:
@@ -135,8 +162,16 @@ def build_transports(config: Config, *, talkback: bool) -> dict[str, Transport]:
     }
 
 
-def build_video(config: Config) -> AloVideo:
-    """An AloVideo wired from ``config``: sources, speaker, transports, token, ICE policy."""
+def build_video(config: Config, pipeline: MicPipeline | None = None) -> AloVideo:
+    """An AloVideo wired from ``config``: sources, speaker, transports, token, ICE policy.
+
+    ``pipeline`` (from :func:`build_mic_pipeline`, which runs when it is not given) joins
+    the microphone to the speaker's reference; the service hands the same one to
+    :func:`build_components` for /status and the self-test.
+    """
+    if pipeline is None:
+        pipeline = build_mic_pipeline(config)
+    reference = pipeline.reference if pipeline is not None else None
     pin_host_addresses(config.network.host_addresses)
     user = VideoUser(config.device.user_id, config.device.name, config.device.device_id)
 
@@ -144,13 +179,13 @@ def build_video(config: Config) -> AloVideo:
         # Looked up on every attempt: a rotated token or credential heals the device.
         return read_token(token_path(config))
 
-    sink = build_audio_sink(config)
+    sink = build_audio_sink(config, reference)
     return AloVideo(
         user,
         token_provider,
         config=config,
         video_source=build_video_source(config),
-        audio_source=build_audio_source(config),
+        audio_source=build_audio_source(config, pipeline),
         audio_sink=sink,
         transports=build_transports(config, talkback=sink is not None),
     )
@@ -254,7 +289,8 @@ class Service:
             return None
 
     async def _start_session(self, config: Config) -> tuple[AloVideo, list[SessionComponent]]:
-        video = build_video(config)
+        pipeline = build_mic_pipeline(config)
+        video = build_video(config, pipeline)
         if self._person is not None:
             video.events.add_event_listener(
                 "onConnectionChange", lambda e: _print_line(self._person, status_line(e.detail))
@@ -264,7 +300,9 @@ class Service:
             )
         if starts_muted(config.audio.mode):
             await video.set_muted(True)
-        components = build_components(config, self._notifier, request_stop=self.request_stop)
+        components = build_components(
+            config, self._notifier, request_stop=self.request_stop, pipeline=pipeline
+        )
         if self._events is not None:
             # First in, last out: it also writes what the other parts announce at start and stop.
             components.insert(0, EventLineWriter(self._events, SDK_EVENTS))
@@ -293,10 +331,12 @@ def build_components(
     notifier: Notifier,
     *,
     request_stop: Callable[[int], None] | None = None,
+    pipeline: MicPipeline | None = None,
 ) -> list[SessionComponent]:
     """The parts that live beside the session, in start order.
 
     ``request_stop(exit_code)`` ends the service; the panel's restart gesture uses it.
+    ``pipeline``: the microphone's processing, reported in /status and self-tested.
     """
     health = SourceHealth()
     components: list[SessionComponent] = [SystemdStatus(notifier), health]
@@ -313,8 +353,18 @@ def build_components(
         TalkbackSpeaker(),
         StateReporter(allow_insecure=config.network.allow_insecure),
     ]
+    sections: list[StatusSection] = [health]
+    if pipeline is not None:
+        levels = AudioLevels(pipeline, config.audio.mode)
+        components.append(levels)
+        sections.append(levels)
+        if config.audio.selftest and pipeline.reference is not None:
+            # After the speaker (TalkbackSpeaker opens it): the sweep plays through it.
+            selftest = AudioSelfTest(pipeline, config.audio.selftest_interval)
+            components.append(selftest)
+            sections.append(selftest)
     if config.status.listen.enabled:
-        components.append(StatusServer(config, sections=[health]))
+        components.append(StatusServer(config, sections=sections))
     return components
 
 

@@ -296,14 +296,14 @@ class Processes:
     def __init__(self) -> None:
         self._started: list[Proc] = []
 
-    def start(self, args: Sequence[str], *, name: str) -> Proc:
-        proc = Proc(args, name=name)
+    def start(self, args: Sequence[str], *, name: str, env: dict[str, str] | None = None) -> Proc:
+        proc = Proc(args, name=name, env=env)
         self._started.append(proc)
         return proc
 
-    def cli(self, *args: str, name: str) -> Proc:
-        """Start ``alo-edge ARGS...``."""
-        return self.start([*alo_edge_command(), *args], name=name)
+    def cli(self, *args: str, name: str, env: dict[str, str] | None = None) -> Proc:
+        """Start ``alo-edge ARGS...`` (``env``: the whole environment, default this one's)."""
+        return self.start([*alo_edge_command(), *args], name=name, env=env)
 
     def cleanup(self) -> None:
         for proc in reversed(self._started):

@@ -1,4 +1,4 @@
-"""The ``alo-edge`` command: run, demo, lab, token, config, check, status.
+"""The ``alo-edge`` command: run, demo, lab, token, config, check, status, selftest.
 
 Exit codes follow sysexits, as systemd's RestartPreventExitStatus expects
 (:class:`~alo_edge.errors.ExitCode`): 0 clean stop, 78 configuration error, 69 hardware
@@ -6,8 +6,8 @@ missing, 75 restart requested from the panel button (systemd's Restart= brings t
 service back), 2 a command line argparse cannot parse, 1 anything else.
 
 The parser is here; the commands are in :mod:`.service` (run, demo, lab, token) and
-:mod:`.inspection` (config, status, check), imported only when one of them runs, so
-``--help`` starts without the WebRTC stack.
+:mod:`.inspection` (config, status, check) and :mod:`.selftest`, imported only when
+one of them runs, so ``--help`` starts without the WebRTC stack.
 """
 
 from __future__ import annotations
@@ -99,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print GET /status as it came")
     status.set_defaults(handler="inspection:status")
+
+    selftest = commands.add_parser(
+        "selftest", help="play a sweep on the speaker, record it: exit 0 when both work"
+    )
+    selftest.add_argument("-c", "--config", required=True, type=Path)
+    selftest.add_argument("--json", action="store_true", help="print the result as JSON")
+    selftest.set_defaults(handler="selftest:selftest")
     return parser
 
 

@@ -144,6 +144,21 @@ def _push_to_talk(config: Config) -> None:
         raise ConfigError("'push_to_talk' needs audio.mode = 'ptt'", key="gpio.on_press")
 
 
+def _audio_processing(config: Config) -> None:
+    audio = config.audio
+    if audio.mode == "half_duplex" and not audio.playback:
+        raise ConfigError(
+            "'half_duplex' ducks the microphone while the speaker plays: "
+            "it needs audio.playback = true",
+            key="audio.mode",
+        )
+    if audio.echo_cancellation and not audio.playback:
+        raise ConfigError(
+            "is true but audio.playback is false: the speaker's audio is the echo's reference",
+            key="audio.echo_cancellation",
+        )
+
+
 #: Every cross-key rule, in the order a person reads the config file.
 RULES: tuple[Callable[[Config], None], ...] = (
     _endpoint,
@@ -151,6 +166,7 @@ RULES: tuple[Callable[[Config], None], ...] = (
     _ice_servers,
     _backoff,
     _media,
+    _audio_processing,
     _gpio_pins,
     _gpio_gestures,
     _push_to_talk,

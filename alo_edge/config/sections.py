@@ -126,11 +126,39 @@ class AudioConfig:
     #: Talk-back: play the operator's audio on the ALSA PCM playback_device.
     playback: bool = False
     playback_device: str = "default"
-    #: full_duplex: the microphone is live; ptt: live only while the panel button is held;
-    #: muted: starts muted (a panel press can unmute).
-    mode: str = field(default="full_duplex", metadata=_choices("full_duplex", "ptt", "muted"))
+    #: full_duplex: the microphone is live; half_duplex: it is ducked while the speaker
+    #: plays the far end (and half_duplex_hang_time after); ptt: live only while the
+    #: panel button is held; muted: starts muted (a panel press can unmute).
+    mode: str = field(
+        default="full_duplex", metadata=_choices("full_duplex", "half_duplex", "ptt", "muted")
+    )
     #: Janus talk-back: play only these participants (display names or ids); empty: everyone.
     talkback_from: tuple[str, ...] = ()
+    #: The ALSA microphone's processing (WebRTC AEC3, noise suppression, AGC2). Unset:
+    #: on when playback is on (the speaker is what makes the echo).
+    echo_cancellation: bool | None = None
+    noise_suppression: bool | None = None
+    auto_gain: bool | None = None
+    half_duplex_hang_time: float = field(default=0.5, metadata={"minimum": 0, "maximum": 5})
+    #: Speaker/microphone self-test: at start and then every selftest_interval seconds,
+    #: while nobody talks (needs source = "alsa" and playback = true).
+    selftest: bool = True
+    selftest_interval: float = field(default=21_600.0, metadata={"minimum": 60})
+
+    @property
+    def echo_cancellation_on(self) -> bool:
+        """Echo cancellation as it runs: the key, or on when the speaker is."""
+        return self.playback if self.echo_cancellation is None else self.echo_cancellation
+
+    @property
+    def noise_suppression_on(self) -> bool:
+        """Noise suppression as it runs: the key, or on when the speaker is."""
+        return self.playback if self.noise_suppression is None else self.noise_suppression
+
+    @property
+    def auto_gain_on(self) -> bool:
+        """Automatic gain as it runs: the key, or on when the speaker is."""
+        return self.playback if self.auto_gain is None else self.auto_gain
 
 
 #: What a panel button gesture can do (see alo_edge.panel.actions).

@@ -10,6 +10,12 @@ Playback is the mirror image: the transport hands each decoded remote frame to t
 sink on the event loop, which resamples it to the device's format and queues it,
 bounded, for a writer thread that feeds the device.
 
+With audio processing on (:mod:`~alo_edge.media.processing`), the writer thread hands
+its :class:`EchoReference` exactly what it gave ALSA with ALSA's delay report
+(``buffer_size - avail()``: pyalsaaudio 0.11 has no ``snd_pcm_delay`` binding), and
+the capture thread runs each period through the :class:`MicPipeline` (with its own
+delay report, ``avail()``) before the frame crosses into asyncio.
+
 pyalsaaudio is imported inside functions only (``pip install 'alo-edge[pi]'``; it
 builds against libasound2-dev with gcc), so this module imports anywhere.
 """
@@ -32,6 +38,7 @@ from av.frame import Frame
 from alo_edge.errors import HardwareError
 from alo_edge.media.bridge import BridgedTrack
 from alo_edge.media.device import ThreadedDevice
+from alo_edge.media.processing import EchoReference, MicPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -82,13 +89,22 @@ class AlsaSource(ThreadedDevice[Frame, BridgedTrack]):
 
     :meth:`start` opens the device (HardwareError when it is missing), :meth:`stop`
     closes it; :meth:`restart` does both without ending the track. While muted the
-    frames carry silence and keep their pace.
+    frames carry silence and keep their pace. ``pipeline`` processes every period on
+    the capture thread (echo cancellation, noise suppression, gain, half duplex).
     """
 
     kind = "audio"
 
-    def __init__(self, device: str = "default", rate: int = 48_000, channels: int = 1) -> None:
+    def __init__(
+        self,
+        device: str = "default",
+        rate: int = 48_000,
+        channels: int = 1,
+        *,
+        pipeline: MicPipeline | None = None,
+    ) -> None:
         super().__init__(QUEUE_FRAMES, lambda bridge: BridgedTrack("audio", bridge))
+        self.pipeline = pipeline
         self._device = device
         self._rate = rate
         self._channels = channels
@@ -136,6 +152,8 @@ class AlsaSource(ThreadedDevice[Frame, BridgedTrack]):
                 if length <= 0:
                     continue  # an overrun (-EPIPE): alsa-lib has recovered, read on
                 pending += data
+                if self.pipeline is not None:
+                    self.pipeline.set_capture_delay(pcm.avail())
                 while len(pending) >= frame_bytes and not self._stopping.is_set():
                     chunk = bytes(pending[:frame_bytes])
                     del pending[:frame_bytes]
@@ -151,7 +169,10 @@ class AlsaSource(ThreadedDevice[Frame, BridgedTrack]):
             logger.warning("microphone %s stopped delivering: %s", self._device, exc)
 
     def _frame(self, chunk: bytes) -> av.AudioFrame:
-        samples = np.frombuffer(chunk, dtype="<i2").reshape(1, -1)
+        samples = np.frombuffer(chunk, dtype="<i2")
+        if self.pipeline is not None:
+            samples = self.pipeline.process(samples)
+        samples = samples.reshape(1, -1)
         if self.muted:
             samples = np.zeros_like(samples)
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout=_layout(self._channels))
@@ -168,15 +189,25 @@ class AlsaPlaybackSink:
     An :class:`~alo_edge.media.base.AudioSink`: the transport calls :meth:`write` on
     the event loop with every decoded frame of the remote track. Frames are resampled
     to the device's format there and cross to a writer thread through a bounded
-    queue; when the device falls behind the oldest are dropped and counted.
+    queue; when the device falls behind the oldest are dropped and counted. What the
+    writer hands ALSA also goes to ``reference`` (the echo canceller's reference).
     """
 
-    def __init__(self, device: str = "default", rate: int = 48_000, channels: int = 1) -> None:
+    def __init__(
+        self,
+        device: str = "default",
+        rate: int = 48_000,
+        channels: int = 1,
+        *,
+        reference: EchoReference | None = None,
+    ) -> None:
+        self.reference = reference
         self._device = device
         self._rate = rate
         self._channels = channels
         self._pcm: Any = None
         self._resampler = av.AudioResampler(format="s16", layout=_layout(channels), rate=rate)
+        self._input_shape: tuple[str, str, int] | None = None
         self._writes: queue.Queue[bytes] = queue.Queue(QUEUE_FRAMES * 2)
         self._writer: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -205,6 +236,14 @@ class AlsaPlaybackSink:
         if self._writer is None:
             return
         bytes_per_sample = 2 * self._channels
+        shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if shape != self._input_shape:
+            # Talk-back (stereo from aiortc's Opus decoder) and the self-test's sweep
+            # (mono) share this speaker; a resampler takes one input shape only.
+            self._input_shape = shape
+            self._resampler = av.AudioResampler(
+                format="s16", layout=_layout(self._channels), rate=self._rate
+            )
         for out in self._resampler.resample(frame):
             self._enqueue(bytes(out.planes[0])[: out.samples * bytes_per_sample])
 
@@ -229,13 +268,34 @@ class AlsaPlaybackSink:
                     self.dropped += 1
 
     def _write(self, pcm: Any) -> None:
+        reference = self.reference
+        frame_bytes = 2 * self._channels
+        # Paced by the clock, as capture is: a sound card blocks each write once its
+        # buffer is full, a ``type file`` device never does, and a speaker fed faster
+        # than real time (talk-back and the self-test's sweep at once) would run ahead
+        # of the microphone it echoes into. ``ahead`` never passes one ALSA buffer.
+        started = time.monotonic()
+        played = 0.0  # seconds handed to the device since ``started``
         try:
+            buffer_frames = int(pcm.info()["buffer_size"])
+            allowed = buffer_frames / self._rate
             while not self._stopping.is_set():
                 try:
                     data = self._writes.get(timeout=0.1)
                 except queue.Empty:
                     continue
+                now = time.monotonic()
+                if played < now - started:
+                    started, played = now, 0.0  # idle or an underrun: the device restarts
+                ahead = played - (now - started)
+                if ahead > allowed and self._stopping.wait(ahead - allowed):
+                    return
                 pcm.write(data)
+                played += len(data) / frame_bytes / self._rate
                 self.written += len(data)
+                if reference is not None:
+                    # ALSA's delay report: what is queued in its buffer plays before this.
+                    queued = buffer_frames - int(pcm.avail())
+                    reference.feed(np.frombuffer(data, dtype="<i2"), queued)
         except Exception as exc:  # ALSAAudioError, the device vanishing under us
             logger.warning("speaker %s stopped playing: %s", self._device, exc)

@@ -8,9 +8,11 @@ test module opens ALSA in-process).
 from __future__ import annotations
 
 import asyncio
+import fractions
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from aiortc import RTCPeerConnection
@@ -133,3 +135,40 @@ async def test_remote_audio_played_through_alsa_lands_in_the_device_file(
     loud = samples[-RATE:]
     assert np.abs(loud).max() > 1000  # not silence
     assert dominant_frequency(loud, RATE) == pytest.approx(1000, abs=20)
+
+
+def mono_and_stereo(pts: int) -> tuple[av.AudioFrame, av.AudioFrame]:
+    samples = (np.sin(np.arange(960) / 4) * 8000).astype(np.int16)
+    mono = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+    stereo = av.AudioFrame.from_ndarray(
+        np.repeat(samples, 2).reshape(1, -1), format="s16", layout="stereo"
+    )
+    for frame in (mono, stereo):
+        frame.sample_rate = RATE
+        frame.pts = pts
+        frame.time_base = fractions.Fraction(1, RATE)
+    return mono, stereo
+
+
+async def test_a_speaker_fed_twice_as_fast_as_real_time_still_plays_in_real_time(
+    alsa: AlsaHome,
+) -> None:
+    # Talk-back (stereo from aiortc's Opus decoder) and the self-test's sweep (mono) on one
+    # speaker: a type-file device never blocks, so without its own pacing the speaker would
+    # run ahead of the microphone it echoes into (and a second frame shape stopped it).
+    sink = AlsaPlaybackSink("alo_speaker", RATE, 1)
+    await sink.start()
+    started = time.monotonic()
+    try:
+        for index in range(50):  # 1 s of 20 ms steps, two frames each
+            mono, stereo = mono_and_stereo(index * 960)
+            sink.write(stereo)
+            sink.write(mono)
+            await asyncio.sleep(max(started + (index + 1) * 0.02 - time.monotonic(), 0))
+        elapsed = time.monotonic() - started
+        played = sink.written / (2 * RATE)
+    finally:
+        sink.stop()
+    assert played <= elapsed + 0.3, (played, elapsed)  # one 80 ms ALSA buffer ahead, at most
+    assert played >= 0.8 * elapsed
+    assert sink.dropped > 0  # the excess was dropped (and counted), not queued forever

@@ -393,3 +393,41 @@ def test_plain_http_beyond_loopback_is_a_config_error_naming_the_key_and_the_fix
     assert allowed.network.allow_insecure is True
     assert _with_urls({"url": "http://127.0.0.1:8080/whip/front"}).network.allow_insecure is False
     assert _with_urls({"url": "https://whip.example.net/whip/front"}) is not None
+
+
+# --- audio processing (issue 16) -------------------------------------------------------
+
+
+def test_audio_processing_is_on_by_default_when_the_speaker_is() -> None:
+    silent = config_from_dict(minimal()).audio
+    assert (silent.echo_cancellation_on, silent.noise_suppression_on, silent.auto_gain_on) == (
+        False,
+        False,
+        False,
+    )
+    talking = config_from_dict(minimal(audio={"playback": True})).audio
+    assert (talking.echo_cancellation_on, talking.noise_suppression_on, talking.auto_gain_on) == (
+        True,
+        True,
+        True,
+    )
+    tuned = config_from_dict(minimal(audio={"playback": True, "auto_gain": False})).audio
+    assert (tuned.echo_cancellation_on, tuned.auto_gain_on) == (True, False)
+    # Noise suppression and gain help a microphone without a speaker too, when asked for.
+    assert config_from_dict(minimal(audio={"noise_suppression": True})).audio.noise_suppression_on
+
+
+def test_half_duplex_needs_the_speaker_it_ducks_for() -> None:
+    message = error_for(minimal(audio={"mode": "half_duplex"}))
+    assert message.startswith("audio.mode: 'half_duplex' ducks the microphone")
+    assert config_from_dict(minimal(audio={"mode": "half_duplex", "playback": True}))
+
+
+def test_echo_cancellation_without_a_speaker_names_the_key() -> None:
+    message = error_for(minimal(audio={"echo_cancellation": True}))
+    assert message.startswith("audio.echo_cancellation: is true but audio.playback is false")
+
+
+def test_the_self_test_interval_has_a_floor() -> None:
+    message = error_for(minimal(audio={"selftest_interval": 5}))
+    assert message.startswith("audio.selftest_interval: expected at least 60")
