@@ -54,6 +54,40 @@ def _endpoint(config: Config) -> None:
             raise ConfigError(f"expected an http:// or https:// URL, got {url!r}", key=key)
 
 
+def _credentials(config: Config) -> None:
+    """A token file, or client credentials at a token endpoint: one way, stated whole."""
+    alo = config.alo
+    if alo.token_url is None:
+        grant_keys = {
+            "client_id": alo.client_id,
+            "client_secret_file": alo.client_secret_file,
+            "scope": alo.scope,
+        }
+        for key, value in grant_keys.items():
+            if value is not None:
+                raise ConfigError(
+                    "needs alo.token_url (the OAuth 2.0 token endpoint)", key=f"alo.{key}"
+                )
+        return
+    if alo.token_file is not None:
+        raise ConfigError(
+            "and alo.token_url are both set: use a token file or client credentials, not both",
+            key="alo.token_file",
+        )
+    if not alo.token_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"expected an http:// or https:// URL, got {alo.token_url!r}", key="alo.token_url"
+        )
+    if not alo.client_id:
+        raise ConfigError(
+            "is required with alo.token_url (the client id the operator issued)",
+            key="alo.client_id",
+        )
+    for key, value in (("client_id", alo.client_id), ("scope", alo.scope)):
+        if value is not None and (not value.isprintable() or not value.strip()):
+            raise ConfigError("expected printable text", key=f"alo.{key}")
+
+
 def _ice_servers(config: Config) -> None:
     for i, server in enumerate(config.alo.ice_servers):
         problem = ice_url_problem(server.urls)
@@ -136,6 +170,7 @@ def _push_to_talk(config: Config) -> None:
 #: Every cross-key rule, in the order a person reads the config file.
 RULES: tuple[Callable[[Config], None], ...] = (
     _endpoint,
+    _credentials,
     _ice_servers,
     _backoff,
     _media,

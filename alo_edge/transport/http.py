@@ -16,7 +16,13 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 
-from alo_edge.errors import AloEdgeError, AuthError, SignallingError, TransportError
+from alo_edge.errors import (
+    AloEdgeError,
+    AuthError,
+    SignallingError,
+    TokenRejectedError,
+    TransportError,
+)
 
 #: No signalling request may hang a connection attempt for longer than this.
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=5)
@@ -87,7 +93,11 @@ def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None)
 
 
 def auth_error_for(status: int, body: bytes, *, what: str) -> AuthError:
-    """An AuthError for a 401/403, with the server's own reason when it gave one in JSON."""
+    """An AuthError for a 401/403, with the server's own reason when it gave one in JSON.
+
+    A 401 is a :class:`TokenRejectedError`: the bearer itself was refused, so a credential
+    that can renew (``alo.token_url``) fetches a fresh one at once.
+    """
     reason = ""
     try:
         payload = json.loads(body)
@@ -95,5 +105,6 @@ def auth_error_for(status: int, body: bytes, *, what: str) -> AuthError:
             reason = ": " + payload["error"][:200]
     except (ValueError, UnicodeDecodeError):
         pass
-    verb = "refused the token" if status == 401 else "denied access"
-    return AuthError(f"{what} {verb} (HTTP {status}){reason}")
+    if status == 401:
+        return TokenRejectedError(f"{what} refused the token (HTTP {status}){reason}")
+    return AuthError(f"{what} denied access (HTTP {status}){reason}")
