@@ -140,9 +140,7 @@ def test_a_redirect_is_not_followed() -> None:
 
 @pytest.fixture
 async def lab() -> AsyncIterator[LabServer]:
-    server = LabServer(
-        LabSettings(api_key="k" * 32, secret="s" * 32, client_token_ttl=90.0)
-    )
+    server = LabServer(LabSettings(api_key="k" * 32, secret="s" * 32, client_token_ttl=90.0))
     await server.start()
     try:
         yield server

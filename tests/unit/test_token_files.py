@@ -33,9 +33,7 @@ def test_a_token_file_with_two_lines_is_a_clear_error_that_quotes_nothing(tmp_pa
         read_token(path)
 
     message = str(caught.value)
-    assert message == (
-        f"token file {path} holds 2 lines: it must hold only the token, on one line"
-    )
+    assert message == (f"token file {path} holds 2 lines: it must hold only the token, on one line")
 
 
 def test_a_token_with_a_space_or_control_character_inside_is_refused(tmp_path: Path) -> None:
