@@ -202,7 +202,8 @@ async def test_a_failing_endpoint_is_retried_with_backoff_and_a_warning_near_exp
     assert "unreachable" in warnings[0]
     state = credentials.state()
     assert (state.failures, state.renewals) == (8, 1)
-    assert state.last_error is not None and "unreachable" in state.last_error
+    assert state.last_error is not None
+    assert "unreachable" in state.last_error
 
     await clock.advance(60)  # the retry at 571 fails, the one at 601 succeeds
     await until(lambda: credentials.state().renewals == 2)
@@ -352,7 +353,7 @@ async def test_a_bad_endpoint_answer_is_an_error_naming_the_field_and_is_retried
 ) -> None:
     endpoint = ScriptedEndpoint(clock, bad_answer(), grant(1))
     transport = InMemoryTransport(InMemoryConnection())
-    video, session_clock = session(endpoint, transport)
+    video, _session_clock = session(endpoint, transport)
     recorder = StateRecorder(video)
     await video.connect("front")
     await recorder.wait_for_state(CONNECTED)
@@ -388,7 +389,7 @@ async def test_a_second_401_in_a_row_waits_at_the_cap(
     endpoint = ScriptedEndpoint(clock, grant(1), grant(2))
     refused = TokenRejectedError("WHIP endpoint refused the token (HTTP 401)")
     transport = InMemoryTransport(refused, refused, InMemoryConnection())
-    video, session_clock = session(endpoint, transport)
+    video, _session_clock = session(endpoint, transport)
     recorder = StateRecorder(video)
     await video.connect("front")
     await recorder.wait_for_state(CONNECTED)

@@ -109,7 +109,8 @@ def test_the_example_config_keeps_its_token_file_out_of_what_protect_home_hides(
 
     assert lines, "the example documents token_file"
     for line in lines:
-        assert "/home/" not in line and "/root/" not in line, line
+        assert "/home/" not in line, line
+        assert "/root/" not in line, line
 
 
 def test_the_service_reports_a_two_line_token_as_an_error_without_a_traceback(
