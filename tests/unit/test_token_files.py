@@ -8,6 +8,7 @@ alo-edge.service's ProtectHome=yes hides, was reported as "does not exist".
 from __future__ import annotations
 
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -118,12 +119,17 @@ def test_the_service_reports_a_two_line_token_as_an_error_without_a_traceback(
 ) -> None:
     token = tmp_path / "token"
     token.write_text("eyJfirst.part.one\neyJsecond.part.two\n", encoding="ascii")
+    # Something listens: before the fix the request got as far as aiohttp's header check.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
     config = tmp_path / "door.toml"
     config.write_text(
         f"""[device]
 user_id = "door-1"
 [alo]
-url = "http://127.0.0.1:9/whip/front"
+url = "http://127.0.0.1:{port}/whip/front"
 channel = "front"
 token_file = "{token}"
 [video]
@@ -139,9 +145,12 @@ listen = ""
     )
     device = procs.cli("run", "-c", str(config), "--events", "-", name="device")
 
-    error = device.wait_for(state_is("ERROR"), what="ERROR for the token file")
-    device.signal(signal.SIGTERM)
-    device.wait(STEP)
+    try:
+        error = device.wait_for(state_is("ERROR"), what="ERROR for the token file")
+        device.signal(signal.SIGTERM)
+        device.wait(STEP)
+    finally:
+        listener.close()
 
     assert error["detail"]["message"].endswith(
         "holds 2 lines: it must hold only the token, on one line"
