@@ -26,9 +26,9 @@ from alo_edge.events import Event, EventTarget
 from alo_edge.media.base import AudioSink, AudioSource, MediaSource
 from alo_edge.media.talkback import TalkbackPlayer
 from alo_edge.media.talkback_mixer import TalkbackMixer
-from alo_edge.session.access import check_not_expired
 from alo_edge.session.backoff import ReconnectPolicy
 from alo_edge.session.clock import Clock, SystemClock
+from alo_edge.session.credentials import Credentials, TokenFileCredentials
 from alo_edge.session.states import ConnectionState
 from alo_edge.session.supervisor import Supervisor
 from alo_edge.transport.access import exchange_access
@@ -85,6 +85,10 @@ class AloVideo:
     - ``onDeviceListUpdate`` {user, devices, warning?} once the capture devices are open and
       when one misbehaves (a missing microphone, a camera restarted after a stall).
 
+    ``user_auth_token`` is the bearer: a string, a callable read on every attempt (a token
+    file), or a :class:`~alo_edge.session.credentials.Credentials` that fetches and renews
+    its own (``alo.token_url``); it is started and stopped with the session.
+
     ``transports`` maps the names an access step may choose (``"whip"``, ``"janus"``) to
     the transports that open connections; ``alo_edge.app.build_transports`` builds the
     standard ones from a config.
@@ -103,7 +107,7 @@ class AloVideo:
     def __init__(
         self,
         user: VideoUser,
-        user_auth_token: str | TokenProvider,
+        user_auth_token: str | TokenProvider | Credentials,
         *,
         config: Config,
         video_source: MediaSource | None = None,
@@ -116,9 +120,17 @@ class AloVideo:
         self.user = user
         self.events = EventTarget()
         self._config = config
-        self._token: TokenProvider = (
-            (lambda: user_auth_token) if isinstance(user_auth_token, str) else user_auth_token
-        )
+        self._clock = clock or SystemClock()
+        self._credentials: Credentials
+        if isinstance(user_auth_token, str):
+            token = user_auth_token
+            self._credentials = TokenFileCredentials(lambda: token, self._clock, source="static")
+        elif callable(user_auth_token):
+            self._credentials = TokenFileCredentials(user_auth_token, self._clock)
+        else:
+            self._credentials = user_auth_token
+        #: The bearer the current attempt took (a 401 names it to the credentials).
+        self._bearer: str | None = None
         self._video_source = video_source
         self._audio_source = audio_source
         # Talk-back is on when there is somewhere to play it: audio is then offered sendrecv.
@@ -131,7 +143,6 @@ class AloVideo:
         self._send_video = video_source is not None
         self._send_audio = audio_source is not None
         self._media_started = False
-        self._clock = clock or SystemClock()
         self.room_listener = RoomListener(
             self._participants_changed, self._remote_stream_changed, self._voice
         )
@@ -147,6 +158,7 @@ class AloVideo:
             policy=ReconnectPolicy(config.reconnect, random_source),
             clock=self._clock,
             on_state=self._on_state,
+            renew_refused=self._renew_refused,
         )
 
     @property
@@ -211,6 +223,7 @@ class AloVideo:
         self._channel = channel
         if self._http is None:
             self._http = device_session(self.origin_policy)
+        await self._credentials.start()
         self._supervisor.start()
         return channel
 
@@ -268,6 +281,7 @@ class AloVideo:
     async def disconnect(self) -> None:
         """Leave the channel (the server is told), stop retrying, release resources."""
         await self._supervisor.stop()
+        await self._credentials.stop()
         if self._talkback is not None:
             await self._talkback.stop()
         if self._room_audio is not None:
@@ -360,11 +374,10 @@ class AloVideo:
         )
 
     async def _acquire(self) -> Access:
-        """ACQUIRING_ACCESS for one attempt: the token (re-read), then where to publish."""
+        """ACQUIRING_ACCESS for one attempt: the bearer (never an expired one), then where."""
         assert self._http is not None
         assert self._channel is not None
-        token = self._token()
-        check_not_expired(token, self._clock.wall())
+        self._bearer = token = await self._credentials.bearer()
         alo = self._config.alo
         if not alo.access_url:
             if not alo.url:
@@ -375,6 +388,10 @@ class AloVideo:
             return Access(alo.transport, alo.url, token)
         body = {"user": self.user.to_dict(), "channel": self._channel.name}
         return await exchange_access(alo.access_url, body, token, self._http, self.origin_policy)
+
+    async def _renew_refused(self) -> bool:
+        """A server answered 401: a fresh bearer now, when the credentials can get one."""
+        return self._bearer is not None and await self._credentials.refused(self._bearer)
 
     async def _open(self, access: Access) -> Connection:
         assert self._http is not None

@@ -27,7 +27,11 @@ from alo_edge.media.synthetic import SyntheticAudioSource, SyntheticVideoSource
 from alo_edge.media.v4l2 import V4l2Source
 from alo_edge.panel import PANEL_LED_EVENT, Panel, led_line
 from alo_edge.panel.actions import PANEL_ACTION_EVENT, starts_muted
-from alo_edge.session.access import read_token, token_path
+from alo_edge.session.access import client_secret_path, token_path
+from alo_edge.session.backoff import ReconnectPolicy
+from alo_edge.session.client_credentials import ClientCredentials, OAuthClient
+from alo_edge.session.clock import SystemClock
+from alo_edge.session.credentials import Credentials, TokenFileCredentials
 from alo_edge.session.view import SessionComponent
 from alo_edge.system.audio import SELFTEST_EVENT, AudioLevels, AudioSelfTest
 from alo_edge.system.components import (
@@ -42,6 +46,7 @@ from alo_edge.system.netwatch import NetworkWatcher
 from alo_edge.system.notify import Notifier
 from alo_edge.system.report import StateReporter
 from alo_edge.system.status import StatusSection, StatusServer
+from alo_edge.system.token_status import TokenStatus
 from alo_edge.transport.base import Transport
 from alo_edge.transport.ice import pin_host_addresses
 from alo_edge.transport.janus import JanusTransport
@@ -162,27 +167,42 @@ def build_transports(config: Config, *, talkback: bool) -> dict[str, Transport]:
     }
 
 
-def build_video(config: Config, pipeline: MicPipeline | None = None) -> AloVideo:
-    """An AloVideo wired from ``config``: sources, speaker, transports, token, ICE policy.
+def build_credentials(config: Config) -> Credentials:
+    """The bearer's source: client credentials at ``alo.token_url``, else the token file.
+
+    Paths are looked up when used: a rotated token, secret or credential heals the device.
+    """
+    clock = SystemClock()
+    alo = config.alo
+    if alo.token_url and alo.client_id:
+        client = OAuthClient(
+            alo.token_url, alo.client_id, lambda: client_secret_path(config), alo.scope
+        )
+        return ClientCredentials(client, clock, ReconnectPolicy(config.reconnect))
+    return TokenFileCredentials.from_path(lambda: token_path(config), clock)
+
+
+def build_video(
+    config: Config,
+    pipeline: MicPipeline | None = None,
+    credentials: Credentials | None = None,
+) -> AloVideo:
+    """An AloVideo wired from ``config``: sources, speaker, transports, bearer, ICE policy.
 
     ``pipeline`` (from :func:`build_mic_pipeline`, which runs when it is not given) joins
-    the microphone to the speaker's reference; the service hands the same one to
-    :func:`build_components` for /status and the self-test.
+    the microphone to the speaker's reference; ``credentials`` (from
+    :func:`build_credentials`, likewise) is the bearer's source. The service hands the
+    same ones to :func:`build_components` for /status and the self-test.
     """
     if pipeline is None:
         pipeline = build_mic_pipeline(config)
     reference = pipeline.reference if pipeline is not None else None
     pin_host_addresses(config.network.host_addresses)
     user = VideoUser(config.device.user_id, config.device.name, config.device.device_id)
-
-    def token_provider() -> str:
-        # Looked up on every attempt: a rotated token or credential heals the device.
-        return read_token(token_path(config))
-
     sink = build_audio_sink(config, reference)
     return AloVideo(
         user,
-        token_provider,
+        credentials or build_credentials(config),
         config=config,
         video_source=build_video_source(config),
         audio_source=build_audio_source(config, pipeline),
@@ -290,7 +310,8 @@ class Service:
 
     async def _start_session(self, config: Config) -> tuple[AloVideo, list[SessionComponent]]:
         pipeline = build_mic_pipeline(config)
-        video = build_video(config, pipeline)
+        credentials = build_credentials(config)
+        video = build_video(config, pipeline, credentials)
         if self._person is not None:
             video.events.add_event_listener(
                 "onConnectionChange", lambda e: _print_line(self._person, status_line(e.detail))
@@ -301,7 +322,11 @@ class Service:
         if starts_muted(config.audio.mode):
             await video.set_muted(True)
         components = build_components(
-            config, self._notifier, request_stop=self.request_stop, pipeline=pipeline
+            config,
+            self._notifier,
+            request_stop=self.request_stop,
+            pipeline=pipeline,
+            credentials=credentials,
         )
         if self._events is not None:
             # First in, last out: it also writes what the other parts announce at start and stop.
@@ -332,11 +357,13 @@ def build_components(
     *,
     request_stop: Callable[[int], None] | None = None,
     pipeline: MicPipeline | None = None,
+    credentials: Credentials | None = None,
 ) -> list[SessionComponent]:
     """The parts that live beside the session, in start order.
 
     ``request_stop(exit_code)`` ends the service; the panel's restart gesture uses it.
     ``pipeline``: the microphone's processing, reported in /status and self-tested.
+    ``credentials``: the session's bearer source, whose expiry /status and /metrics show.
     """
     health = SourceHealth()
     components: list[SessionComponent] = [SystemdStatus(notifier), health]
@@ -364,6 +391,8 @@ def build_components(
             components.append(selftest)
             sections.append(selftest)
     if config.status.listen.enabled:
+        if credentials is not None:
+            sections.append(TokenStatus(credentials))
         components.append(StatusServer(config, sections=sections))
     return components
 

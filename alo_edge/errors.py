@@ -7,6 +7,7 @@ the supervisor tries again is decided by the class, never by parsing a message::
     ├── ConfigError          fatal: the service cannot start (exit 78)
     ├── HardwareError        fatal at start: a camera/microphone/GPIO is missing (exit 69)
     ├── AuthError            retryable at the cap: the token is missing, expired or refused
+    │   └── TokenRejectedError  a server answered 401: a freshly fetched token may pass
     └── TransportError       retryable: the server or the network failed
         ├── SignallingError  retryable: the server answered something we cannot use
         └── ConflictError    retryable: the server still holds an earlier session of ours
@@ -70,6 +71,14 @@ class AuthError(AloEdgeError):
     """
 
     retryable = True
+
+
+class TokenRejectedError(AuthError):
+    """A server answered HTTP 401 to the bearer: the token itself was refused.
+
+    A renewable credential (``alo.token_url``) fetches a fresh token at once and the
+    next attempt follows without the cap wait, once; a 403 (access denied) is not this.
+    """
 
 
 class TransportError(AloEdgeError, ConnectionError):

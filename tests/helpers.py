@@ -380,8 +380,15 @@ def receiving(report: dict[str, Any]) -> bool:
 class LabProcess:
     """``alo-edge lab`` on 127.0.0.1:``port`` keeping its credentials in ``state_dir``."""
 
-    def __init__(self, procs: Processes, state_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        procs: Processes,
+        state_dir: Path,
+        port: int | None = None,
+        options: Sequence[str] = (),
+    ) -> None:
         self._procs = procs
+        self.options = list(options)  # more `alo-edge lab` flags
         self.state_dir = state_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -395,6 +402,7 @@ class LabProcess:
             f"127.0.0.1:{self.port}",
             "--state-dir",
             str(self.state_dir),
+            *self.options,
             name="lab",
         )
         deadline = time.monotonic() + timeout

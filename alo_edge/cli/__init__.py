@@ -70,6 +70,18 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument("--listen", default=DEFAULT_LAB, metavar="HOST:PORT")
     lab.add_argument("--state-dir", type=Path, default=_default_lab_state())
     lab.add_argument(
+        "--client-token-ttl",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="seconds a token from the client-credentials endpoint lives (default 600)",
+    )
+    lab.add_argument(
+        "--end-sessions-at-expiry",
+        action="store_true",
+        help="end a WHIP session when the token it was published with expires",
+    )
+    lab.add_argument(
         "--host-address",
         action="append",
         metavar="IP",
@@ -77,12 +89,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     lab.set_defaults(handler="service:lab")
 
-    token = commands.add_parser("token", help="get a device token from a lab")
+    token = commands.add_parser(
+        "token", help="get a device token, or client credentials (--client), from a lab"
+    )
     token.add_argument("--lab", default=f"http://{DEFAULT_LAB}", metavar="URL")
     token.add_argument("--api-key-file", type=Path, default=_default_lab_state() / "api_key")
-    token.add_argument("--user", required=True, help="the user id the token is for")
+    token.add_argument("--user", help="the user id the token is for (--client: it acts as)")
+    token.add_argument(
+        "--client",
+        metavar="ID",
+        help="issue a client secret for alo.token_url instead of a token (the client id)",
+    )
     token.add_argument("--ttl", type=float, default=60.0, help="minutes (default 60)")
-    token.add_argument("--out", type=Path, help="write the token to FILE (0600) instead of stdout")
+    token.add_argument(
+        "--out", type=Path, help="write the token or secret to FILE (0600) instead of stdout"
+    )
     token.set_defaults(handler="service:token")
 
     config = commands.add_parser("config", help="print the effective config, secrets masked")

@@ -13,7 +13,7 @@ from typing import TextIO
 from alo_edge.config import Config, Listen, load_config
 from alo_edge.errors import AloEdgeError, ExitCode
 from alo_edge.secret_files import warn_if_exposed, write_private_file
-from alo_edge.session.access import token_path
+from alo_edge.session.access import client_secret_path, token_path
 from alo_edge.system.journal import configure_logging
 
 
@@ -51,7 +51,10 @@ def _warn_exposed_secrets(config: Config, config_path: Path) -> None:
     other users can read (the token itself is never logged)."""
     # No token configured: the session reports that on its first attempt.
     with contextlib.suppress(AloEdgeError):
-        warn_if_exposed(token_path(config), "token file")
+        if config.alo.token_url:
+            warn_if_exposed(client_secret_path(config), "client secret file")
+        else:
+            warn_if_exposed(token_path(config), "token file")
     if any(server.credential for server in config.alo.ice_servers):
         warn_if_exposed(config_path, "config file (it holds an ICE credential)", group_too=False)
 
@@ -91,7 +94,14 @@ def lab(args: argparse.Namespace) -> int:
     api_key, secret = load_or_create_credentials(args.state_dir)
     addresses = args.host_address or ([host] if host.startswith("127.") or host == "::1" else [])
     settings = LabSettings(
-        api_key=api_key, secret=secret, host=host, port=port, host_addresses=tuple(addresses)
+        api_key=api_key,
+        secret=secret,
+        host=host,
+        port=port,
+        host_addresses=tuple(addresses),
+        client_token_ttl=args.client_token_ttl,
+        end_sessions_at_expiry=args.end_sessions_at_expiry,
+        clients_file=args.state_dir / "clients.json",
     )
 
     async def serve() -> None:
@@ -99,7 +109,9 @@ def lab(args: argparse.Namespace) -> int:
         await lab.start()
         print(
             f"lab: {lab.url}\napi key: {args.state_dir / 'api_key'}\n"
-            f"token: alo-edge token --lab {lab.url} --user ID --out token",
+            f"token: alo-edge token --lab {lab.url} --user ID --out token\n"
+            f"client credentials: alo-edge token --lab {lab.url} --client ID --out secret "
+            f"(token_url {lab.url}/v1/oauth/token)",
             flush=True,
         )
         stop = asyncio.Event()
@@ -118,18 +130,33 @@ def lab(args: argparse.Namespace) -> int:
 
 
 def token(args: argparse.Namespace) -> int:
+    if not args.user and not args.client:
+        raise AloEdgeError("say who for: --user ID (a token) or --client ID (a client secret)")
     try:
         api_key = args.api_key_file.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise AloEdgeError(
             f"cannot read the lab API key {args.api_key_file}: {exc.strerror}"
         ) from None
-    from alo_edge.lab.client import request_token  # only this command talks to a lab
+    from alo_edge.lab.client import issue_client, request_token  # only this command talks to a lab
 
+    if args.client:
+        secret, token_url = asyncio.run(issue_client(args.lab, api_key, args.client, args.user))
+        _write_secret(args.out, secret, f"client secret for {args.client!r}")
+        print(
+            f"alo.token_url = {token_url!r}, alo.client_id = {args.client!r}; the secret is "
+            "alo.client_secret_file or the systemd credential alo-client-secret",
+            file=sys.stderr,
+        )
+        return ExitCode.OK
     token = asyncio.run(request_token(args.lab, api_key, args.user, args.ttl))
-    if args.out is None:
-        print(token)
-    else:
-        write_private_file(args.out, token + "\n")
-        print(f"token for {args.user!r} written to {args.out}", file=sys.stderr)
+    _write_secret(args.out, token, f"token for {args.user!r}")
     return ExitCode.OK
+
+
+def _write_secret(out: Path | None, value: str, what: str) -> None:
+    if out is None:
+        print(value)
+    else:
+        write_private_file(out, value + "\n")
+        print(f"{what} written to {out}", file=sys.stderr)

@@ -59,10 +59,48 @@ def _token_urls(config: Config) -> None:
     """The token travels to these URLs: no credentials of their own, and in the clear only
     to loopback unless allowed (network.allow_insecure)."""
     allow = config.network.allow_insecure
-    for key, url in (("alo.access_url", config.alo.access_url), ("alo.url", config.alo.url)):
+    for key, url in (
+        ("alo.access_url", config.alo.access_url),
+        ("alo.url", config.alo.url),
+        ("alo.token_url", config.alo.token_url),
+    ):
         problem = plain_url_problem(url, allow_insecure=allow) if url else None
         if problem:
             raise ConfigError(problem, key=key)
+
+
+def _credentials(config: Config) -> None:
+    """A token file, or client credentials at a token endpoint: one way, stated whole."""
+    alo = config.alo
+    if alo.token_url is None:
+        grant_keys = {
+            "client_id": alo.client_id,
+            "client_secret_file": alo.client_secret_file,
+            "scope": alo.scope,
+        }
+        for key, value in grant_keys.items():
+            if value is not None:
+                raise ConfigError(
+                    "needs alo.token_url (the OAuth 2.0 token endpoint)", key=f"alo.{key}"
+                )
+        return
+    if alo.token_file is not None:
+        raise ConfigError(
+            "and alo.token_url are both set: use a token file or client credentials, not both",
+            key="alo.token_file",
+        )
+    if not alo.token_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"expected an http:// or https:// URL, got {alo.token_url!r}", key="alo.token_url"
+        )
+    if not alo.client_id:
+        raise ConfigError(
+            "is required with alo.token_url (the client id the operator issued)",
+            key="alo.client_id",
+        )
+    for key, value in (("client_id", alo.client_id), ("scope", alo.scope)):
+        if value is not None and (not value.isprintable() or not value.strip()):
+            raise ConfigError("expected printable text", key=f"alo.{key}")
 
 
 def _ice_servers(config: Config) -> None:
@@ -162,6 +200,7 @@ def _audio_processing(config: Config) -> None:
 #: Every cross-key rule, in the order a person reads the config file.
 RULES: tuple[Callable[[Config], None], ...] = (
     _endpoint,
+    _credentials,
     _token_urls,
     _ice_servers,
     _backoff,

@@ -54,6 +54,13 @@ class AloConfig:
     """Where and how to reach the ALO video service."""
 
     token_file: str | None = None
+    #: OAuth 2.0 client credentials (RFC 6749 4.4): the device fetches and renews its own
+    #: short-lived tokens at token_url as client_id; the secret comes from
+    #: client_secret_file or the systemd credential alo-client-secret, never from here.
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret_file: str | None = None
+    scope: str | None = None
     access_url: str | None = None
     transport: str = field(default="whip", metadata=_choices("whip", "janus"))
     url: str | None = None

@@ -1,7 +1,8 @@
 """The one HTTP client of the lab, for the commands, the demo, the benches and the tests.
 
 The lab's API as its callers use it: a device token for a user (``POST /v1/auth`` with the
-lab's API key), what each channel received (``GET /api/channels``), and a bounded wait for
+lab's API key), client credentials for a device that fetches its own tokens (``POST
+/v1/clients``), what each channel received (``GET /api/channels``), and a bounded wait for
 a lab that is still starting. Every failure is an :class:`~alo_edge.errors.AloEdgeError`
 with a one-line message, so a command prints ``alo-edge: the lab at ... is not reachable``
 instead of a traceback. Neither the API key nor a token ever appears in a message or a log
@@ -92,6 +93,27 @@ class LabClient:
             raise AloEdgeError(f"lab refused the token request (HTTP {status}): {reason}")
         return token
 
+    async def issue_client(
+        self, api_key: str, client_id: str, user_id: str | None = None
+    ) -> tuple[str, str]:
+        """``(client_secret, token_url)`` for ``client_id`` from ``POST /v1/clients``.
+
+        The client acts as ``user_id`` (default: the client id); a new secret replaces an
+        earlier one. A refusal names the HTTP status and the lab's reason.
+        """
+        body: dict[str, Any] = {"client": client_id}
+        if user_id is not None:
+            body["user"] = {"id": user_id}
+        status, answer = await self._call(
+            "POST", "/v1/clients", body=body, headers={"Authorization": f"Bearer {api_key}"}
+        )
+        secret = answer.get("client_secret") if isinstance(answer, dict) else None
+        token_url = answer.get("token_url") if isinstance(answer, dict) else None
+        if status != 200 or not isinstance(secret, str) or not isinstance(token_url, str):
+            reason = answer.get("error") if isinstance(answer, dict) else None
+            raise AloEdgeError(f"lab refused to issue client credentials (HTTP {status}): {reason}")
+        return secret, token_url
+
     async def channels(self) -> dict[str, dict[str, Any]]:
         """``GET /api/channels``: every channel's report (frames, fps, audio...) by name."""
         status, body = await self._call("GET", "/api/channels")
@@ -167,6 +189,14 @@ async def request_token(lab_url: str, api_key: str, user_id: str, ttl_minutes: f
     """One device token from the lab at ``lab_url`` (``alo-edge token``'s one request)."""
     async with LabClient(lab_url) as lab:
         return await lab.request_token(api_key, user_id, ttl_minutes)
+
+
+async def issue_client(
+    lab_url: str, api_key: str, client_id: str, user_id: str | None = None
+) -> tuple[str, str]:
+    """Client credentials from the lab at ``lab_url`` (``alo-edge token --client``)."""
+    async with LabClient(lab_url) as lab:
+        return await lab.issue_client(api_key, client_id, user_id)
 
 
 def _json_or_none(raw: bytes) -> Any:

@@ -39,6 +39,8 @@ class ChannelStats:
     connected: bool = False
     sessions_total: int = 0
     deletes: int = 0
+    #: Sessions the lab ended because their token expired (--end-sessions-at-expiry).
+    expired_sessions: int = 0
     frames_decoded: int = 0
     audio_frames: int = 0
     width: int | None = None

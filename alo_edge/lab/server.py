@@ -20,11 +20,14 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from alo_edge.lab.expiry import SessionExpiry
 from alo_edge.lab.ingest import Channel, Channels, OfferError, check_offer
+from alo_edge.lab.oauth import add_oauth_routes
 from alo_edge.lab.tokens import (
     MIN_SECRET_BYTES,
     LabAuthError,
@@ -59,6 +62,12 @@ class LabSettings:
     host: str = "127.0.0.1"
     port: int = 0
     host_addresses: tuple[str, ...] = ("127.0.0.1",)
+    #: Seconds a token from the client-credentials endpoint lives (/v1/oauth/token).
+    client_token_ttl: float = 600.0
+    #: End a WHIP session when the token it was published with expires.
+    end_sessions_at_expiry: bool = False
+    #: Where issued client credentials are kept (None: in memory only).
+    clients_file: Path | None = None
 
     def __post_init__(self) -> None:
         # Fail at construction, not on the first request, when a credential is unusable.
@@ -92,6 +101,7 @@ class _LabState:
     settings: LabSettings
     channels: Channels
     wall_clock: Callable[[], float]
+    expiry: SessionExpiry | None = None
     closing: bool = False
 
 
@@ -216,7 +226,7 @@ async def _access(request: web.Request) -> web.Response:
 async def _whip_publish(request: web.Request) -> web.Response:
     """POST /whip/{channel}: take a WHIP offer, answer it, start ingesting."""
     state = request.app[_STATE]
-    _require_token(request, whip=True)
+    claims = _require_token(request, whip=True)
     name = _channel_name(request.match_info["channel"])
     if request.content_type != "application/sdp":
         raise _HttpError(415, "Content-Type must be application/sdp")
@@ -250,6 +260,8 @@ async def _whip_publish(request: web.Request) -> web.Response:
         await session.close()
         raise _HttpError(503, "the lab is shutting down")
     await channel.install(session)
+    if state.expiry is not None:
+        state.expiry.watch(channel, session_id, float(claims["exp"]))
     logger.info("channel %s: session %s started", name, session_id)
     events_url = f"{request.url.origin()}/api/channels/{name}/events"
     return web.Response(
@@ -308,6 +320,7 @@ def _channel_report(channel: Channel) -> dict[str, Any]:
         "latencyMs": stats.latency.percentiles(),
         "sessions": stats.sessions_total,
         "deletes": stats.deletes,
+        "expiredSessions": stats.expired_sessions,
         "lastError": stats.last_error,
         "audioLevel": round(stats.audio_level, 3),
         "talkback": stats.talkback,
@@ -402,6 +415,8 @@ async def _index(request: web.Request) -> web.Response:
 async def _close_sessions(app: web.Application) -> None:
     state = app[_STATE]
     state.closing = True
+    if state.expiry is not None:
+        await state.expiry.close()
     await state.channels.close_all()
 
 
@@ -410,7 +425,10 @@ def create_app(
 ) -> web.Application:
     """The lab as an aiohttp application (sessions are closed on the app's shutdown)."""
     app = web.Application(middlewares=[_errors_as_json], client_max_size=MAX_SDP_BYTES + 1)
-    app[_STATE] = _LabState(settings=settings, channels=Channels(), wall_clock=wall_clock)
+    expiry = SessionExpiry(wall_clock) if settings.end_sessions_at_expiry else None
+    app[_STATE] = _LabState(
+        settings=settings, channels=Channels(), wall_clock=wall_clock, expiry=expiry
+    )
     app.router.add_get("/", _index)
     app.router.add_post("/v1/auth", _auth)
     app.router.add_post("/v1/video/access", _access)
@@ -421,6 +439,7 @@ def create_app(
     app.router.add_get("/api/channels/{channel}", _channel)
     app.router.add_post("/api/channels/{channel}/events", _report_events)
     add_view_routes(app, app[_STATE].channels, lambda: app[_STATE].closing)
+    add_oauth_routes(app, settings, wall_clock)
     app.on_shutdown.append(_close_sessions)
     return app
 

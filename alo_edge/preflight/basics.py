@@ -7,15 +7,37 @@ from datetime import UTC, datetime
 from alo_edge.config import Config
 from alo_edge.errors import AloEdgeError
 from alo_edge.preflight.base import Finding, Verdict
-from alo_edge.session.access import jwt_expiry, read_token, token_path
+from alo_edge.session.access import (
+    client_secret_path,
+    jwt_expiry,
+    read_client_secret,
+    read_token,
+    token_path,
+)
 
 
 class TokenCheck:
-    """Where the token comes from and whether it is usable; never the token itself."""
+    """Where the token comes from and whether it is usable; never the token itself.
+
+    With ``alo.token_url`` the client secret is checked instead (tokens are fetched at run
+    time: this check stays offline, as ``alo-edge config`` runs it on a bench).
+    """
 
     name = "token"
 
     async def run(self, config: Config) -> list[Finding]:
+        alo = config.alo
+        if alo.token_url:
+            try:
+                path = client_secret_path(config)
+                secret = read_client_secret(path)
+            except AloEdgeError as exc:
+                return [Finding(self.name, Verdict.FAIL, f"unusable: {exc}")]
+            message = (
+                f"fetched from {alo.token_url} as client {alo.client_id!r} with the secret "
+                f"from {path} (value masked, {len(secret)} characters), renewed before expiry"
+            )
+            return [Finding(self.name, Verdict.OK, message)]
         try:
             path = token_path(config)
             token = read_token(path)

@@ -21,7 +21,14 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from alo_edge.errors import AloEdgeError, AuthError, ConfigError, SignallingError, TransportError
+from alo_edge.errors import (
+    AloEdgeError,
+    AuthError,
+    ConfigError,
+    SignallingError,
+    TokenRejectedError,
+    TransportError,
+)
 from alo_edge.session.backoff import ReconnectPolicy
 from alo_edge.session.clock import Clock
 from alo_edge.session.states import STATE_MESSAGES, ConnectionState, is_allowed
@@ -45,12 +52,19 @@ class Supervisor:
         policy: ReconnectPolicy,
         clock: Clock,
         on_state: StateListener,
+        renew_refused: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
+        """``renew_refused``: after a server answered 401, get a fresh bearer now; True when
+        one is ready (the next attempt then follows at once, once in a row)."""
         self._acquire = acquire
         self._open = open_connection
         self._policy = policy
         self._clock = clock
         self._on_state = on_state
+        self._renew_refused = renew_refused
+        #: A 401 was answered with a fresh token and an immediate retry: the next 401 in a
+        #: row waits at the cap as any auth failure does.
+        self._renewed_after_refusal = False
         self._state = S.NOT_CONNECTED
         self._connection: Connection | None = None
         self._wake = asyncio.Event()
@@ -146,6 +160,7 @@ class Supervisor:
         self._connection = await self._open(access)
         self._policy.connected(self._clock.monotonic())
         self._last_error = None
+        self._renewed_after_refusal = False
         self._wake.clear()
         self._set_state(S.CONNECTED)
         lost = asyncio.ensure_future(self._connection.wait_lost())
@@ -166,13 +181,26 @@ class Supervisor:
             retry_after=failure.retry_after,
             at_cap=isinstance(failure, AuthError),
         )
-        deadline = self._clock.monotonic() + delay
-        logger.warning("connection failed: %s (retry in %.1f s)", failure, delay)
         self._set_state(
             S.ERROR, message=mask_urls_in(str(failure)), retryCount=self._policy.retry_count
         )
         await self._drop_connection()
-        await self._countdown(deadline)
+        if await self._fresh_bearer_after(failure):
+            delay = 0.0
+        logger.warning("connection failed: %s (retry in %.1f s)", failure, delay)
+        await self._countdown(self._clock.monotonic() + delay)
+
+    async def _fresh_bearer_after(self, failure: AloEdgeError) -> bool:
+        """After a 401, once in a row: True when a fresh bearer is ready for a retry now."""
+        if not isinstance(failure, TokenRejectedError) or self._renew_refused is None:
+            return False
+        if self._renewed_after_refusal:
+            return False
+        self._renewed_after_refusal = True
+        renewed = await self._renew_refused()
+        if renewed:
+            logger.info("the server refused the token; a fresh one is ready, retrying now")
+        return renewed
 
     async def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None

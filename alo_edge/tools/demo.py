@@ -2,8 +2,9 @@
 
 The device is the real service (``app.Service``) with a synthetic picture and tone and a
 virtual panel on gpiozero's mock pins, publishing through the access step to a lab with
-throwaway credentials. When the session ends it prints what the lab received, so a
-person sees at once that media went end to end.
+throwaway credentials; its tokens come from the lab's OAuth 2.0 token endpoint. When the
+session ends it prints what the lab received, so a person sees at once that media went end
+to end.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ async def run_demo(
             file=person,
             flush=True,
         )
-        config = demo_config(device.url, device.token_file)
+        config = demo_config(device.url, device.client_secret_file)
         await Service(config, events=events, person=person, duration=duration).run()
         async with device.client() as lab:
             report = await lab.channel_report(DEMO_CHANNEL)
@@ -55,11 +56,16 @@ async def run_demo(
         )
 
 
-def demo_config(lab_url: str, token_file: Path) -> Config:
-    """The demo's embedded device config: the local lab, synthetic media, loopback only."""
+def demo_config(lab_url: str, client_secret_file: Path) -> Config:
+    """The demo's embedded device config: the local lab, synthetic media, loopback only.
+
+    The device fetches and renews its own tokens at the lab's token endpoint
+    (``alo.token_url``), as a fleet device does.
+    """
     return device_config(
         lab_url,
-        token_file,
+        None,
+        client_secret_file=client_secret_file,
         channel=DEMO_CHANNEL,
         device={"user_id": DEMO_USER, "name": "Demo door", "device_id": "demo-01"},
         video={"source": "synthetic", "width": 640, "height": 480, "fps": 30},

@@ -1,9 +1,10 @@
 """A local lab, a device token for it, and a device config pointing at it.
 
 The demo and the benches each run a device against a lab on this machine, and each needs
-the same three things: a lab with throwaway credentials, a token for the device (minted
-by the lab's own ``POST /v1/auth``, as ``alo-edge token`` does, and kept in a 0600 file),
-and a device config that reaches the lab through the access step over loopback only.
+the same three things: a lab with throwaway credentials, the device's credential (a token
+minted by the lab's own ``POST /v1/auth``, as ``alo-edge token`` does, and a client secret
+for the lab's token endpoint, as ``alo-edge token --client`` issues it; both in 0600
+files), and a device config that reaches the lab through the access step over loopback only.
 They get them here, so the way a tool's device meets its lab is written once.
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 from alo_edge.config import Config, config_from_dict
 from alo_edge.lab import LabServer, LabSettings
 from alo_edge.lab.client import DEFAULT_TIMEOUT, LabClient
+from alo_edge.lab.oauth import TOKEN_PATH
 from alo_edge.secret_files import write_private_file
 
 LOOPBACK = "127.0.0.1"
@@ -47,27 +49,35 @@ async def write_device_token(
 
 def device_config(
     lab_url: str,
-    token_file: Path | str,
+    token_file: Path | str | None,
     *,
     channel: str,
     device: Mapping[str, Any],
+    client_secret_file: Path | None = None,
     **sections: Mapping[str, Any],
 ) -> Config:
     """A device config publishing into ``channel`` of the lab at ``lab_url``.
 
-    The device takes the access step with the token in ``token_file`` and offers only
-    loopback ICE candidates. ``device`` is the ``[device]`` table (``user_id`` at least);
-    ``sections`` are the other tables (``video``, ``audio``, ``gpio``, ``reconnect``...),
-    validated exactly as the service validates its config file.
+    The device takes the access step with the token in ``token_file``, or, given
+    ``client_secret_file``, with tokens it fetches and renews itself at the lab's token
+    endpoint as the client named like its user. It offers only loopback ICE candidates.
+    ``device`` is the ``[device]`` table (``user_id`` at least); ``sections`` are the other
+    tables (``video``, ``audio``, ``gpio``, ``reconnect``...), validated exactly as the
+    service validates its config file.
     """
+    alo: dict[str, Any] = {"access_url": f"{lab_url}/v1/video/access", "channel": channel}
+    if client_secret_file is not None:
+        alo.update(
+            token_url=f"{lab_url}{TOKEN_PATH}",
+            client_id=str(device["user_id"]),
+            client_secret_file=str(client_secret_file),
+        )
+    elif token_file is not None:
+        alo["token_file"] = str(token_file)
     return config_from_dict(
         {
             "device": dict(device),
-            "alo": {
-                "access_url": f"{lab_url}/v1/video/access",
-                "channel": channel,
-                "token_file": str(token_file),
-            },
+            "alo": alo,
             "network": {"host_addresses": [LOOPBACK]},
             **{name: dict(table) for name, table in sections.items()},
         }
@@ -86,6 +96,8 @@ class LabDevice:
     user_id: str
     token_file: Path
     workdir: Path
+    #: The secret of the client named like the user, for the lab's token endpoint.
+    client_secret_file: Path
 
     @property
     def url(self) -> str:
@@ -101,11 +113,21 @@ class LabDevice:
         channel: str,
         *,
         device: Mapping[str, Any] | None = None,
+        token_url: bool = False,
         **sections: Mapping[str, Any],
     ) -> Config:
-        """:func:`device_config` for this lab and token; ``[device]`` defaults to the user id."""
+        """:func:`device_config` for this lab and token (``token_url``: the client secret
+        instead); ``[device]`` defaults to the user id."""
         table = {"user_id": self.user_id, **(device or {})}
-        return device_config(self.url, self.token_file, channel=channel, device=table, **sections)
+        secret = self.client_secret_file if token_url else None
+        return device_config(
+            self.url,
+            self.token_file,
+            channel=channel,
+            device=table,
+            client_secret_file=secret,
+            **sections,
+        )
 
 
 @contextlib.asynccontextmanager
@@ -132,6 +154,15 @@ async def local_lab(
                     workdir / "token",
                     ttl_minutes=ttl_minutes,
                 )
-            yield LabDevice(lab=lab, user_id=user_id, token_file=token_file, workdir=workdir)
+                secret, _ = await client.issue_client(lab.settings.api_key, user_id)
+            secret_file = workdir / "client-secret"
+            write_private_file(secret_file, secret + "\n")
+            yield LabDevice(
+                lab=lab,
+                user_id=user_id,
+                token_file=token_file,
+                workdir=workdir,
+                client_secret_file=secret_file,
+            )
     finally:
         await lab.stop()

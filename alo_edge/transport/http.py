@@ -22,6 +22,7 @@ from alo_edge.errors import (
     AuthError,
     ConflictError,
     SignallingError,
+    TokenRejectedError,
     TransportError,
 )
 from alo_edge.transport.origin import OriginRefused
@@ -134,10 +135,16 @@ def server_reason(body: bytes, *, secrets: Sequence[str] = ()) -> str:
 def auth_error_for(
     status: int, body: bytes, *, what: str, secrets: Sequence[str] = ()
 ) -> AuthError:
-    """An AuthError for a 401/403, with the server's own reason when it gave one."""
+    """An AuthError for a 401/403, with the server's own reason when it gave one.
+
+    A 401 is a :class:`TokenRejectedError`: the bearer itself was refused, so a credential
+    that can renew (``alo.token_url``) fetches a fresh one at once.
+    """
     reason = server_reason(body, secrets=secrets)
-    verb = "refused the token" if status == 401 else "denied access"
-    return AuthError(f"{what} {verb} (HTTP {status})" + (f": {reason}" if reason else ""))
+    said = f": {reason}" if reason else ""
+    if status == 401:
+        return TokenRejectedError(f"{what} refused the token (HTTP {status}){said}")
+    return AuthError(f"{what} denied access (HTTP {status}){said}")
 
 
 def refusal_for(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from alo_edge.lab import mint_token
-from tests.faults import scenarios
+from tests.faults import scenarios, tokens
 from tests.faults.netlab import available
 from tests.faults.rig import USER, FaultRig
 from tests.faults.scenarios import FaultResult
@@ -50,6 +50,7 @@ MATRIX: dict[str, Callable[[FaultRig], FaultResult]] = {
     "sigstop-20": lambda rig: scenarios.server_frozen(rig, 20),
     "http-503": _service_unavailable,
     "http-401-rotate": _rotated_token,
+    "token-expiry": lambda rig: tokens.token_expiry(rig, 10)[0],
     "unresolvable": lambda rig: scenarios.unresolvable_host(rig, 10),
     "tls-untrusted": lambda rig: scenarios.untrusted_tls(rig, 10),
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -62,6 +63,8 @@ class FaultRig:
         self.device: Proc | None = None
         self.state_dir = workdir / "lab-state"
         self.token_file = workdir / "token"
+        #: More `alo-edge lab` flags, kept for a restart (e.g. --end-sessions-at-expiry).
+        self.lab_options: list[str] = []
         self.lab_url = f"http://{self.net.lab_address}:{LAB_PORT}"
 
     def close(self) -> None:
@@ -85,6 +88,7 @@ class FaultRig:
                 self.net.lab_address,
                 "--state-dir",
                 str(self.state_dir),
+                *self.lab_options,
             ),
             name="lab",
         )
@@ -144,6 +148,30 @@ class FaultRig:
         staging.chmod(0o600)
         os.replace(staging, self.token_file)
 
+    def issue_client_secret(self) -> Path:
+        """``alo-edge token --client`` against the lab, as an operator runs it; the 0600 file."""
+        out = self.workdir / "client-secret"
+        result = subprocess.run(
+            self.net.in_lab(
+                *alo_edge_command(),
+                "token",
+                "--lab",
+                self.lab_url,
+                "--api-key-file",
+                str(self.state_dir / "api_key"),
+                "--client",
+                USER,
+                "--out",
+                str(out),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=STEP,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return out
+
     # --- a gate in front of the lab (HTTP faults, TLS) ---------------------------------
 
     def start_gate(self, *options: str) -> Proc:
@@ -176,10 +204,16 @@ class FaultRig:
         *,
         reconnect: dict[str, Any] | None = None,
         access_url: str | None = None,
+        token_url: str | None = None,
+        client_secret_file: Path | None = None,
         name: str = "device",
     ) -> Proc:
-        """``alo-edge run --events -`` in the device namespace, pinned to its veth address."""
-        if not self.token_file.exists():
+        """``alo-edge run --events -`` in the device namespace, pinned to its veth address.
+
+        With ``token_url`` (and ``client_secret_file``) the device fetches its own tokens
+        instead of reading the token file.
+        """
+        if token_url is None and not self.token_file.exists():
             self.write_token(self.mint())
         document = device_config(
             user_id=USER,
@@ -191,6 +225,11 @@ class FaultRig:
         document["network"]["host_addresses"] = [self.net.device_address]
         # The lab is on a veth address, not loopback: plain http there needs saying so.
         document["network"]["allow_insecure"] = True
+        if token_url is not None:
+            del document["alo"]["token_file"]
+            document["alo"].update(
+                token_url=token_url, client_id=USER, client_secret_file=str(client_secret_file)
+            )
         config = write_toml(self.workdir / f"{name}.toml", document)
         config.chmod(0o600)
         self.device = self.procs.start(

@@ -104,7 +104,12 @@ def test_unit_declares_the_service_contract() -> None:
         "TimeoutStopSec": ["5s"],
         "User": ["alo-edge"],
         "SupplementaryGroups": ["video audio gpio"],
-        "LoadCredential": ["alo-token:/etc/alo-edge/token"],
+        "LoadCredential": [
+            "alo-token:/etc/alo-edge/token",
+            "alo-client-secret:/etc/alo-edge/client-secret",
+        ],
+        # The fallbacks that keep a unit with only one of the two files starting.
+        "SetCredential": ["alo-token:\\n", "alo-client-secret:\\n"],
         "ExecStart": ["/opt/alo-edge/venv/bin/alo-edge run -c /etc/alo-edge/config.toml"],
         "ExecReload": ["/bin/kill -HUP $MAINPID"],
         "Wants": ["network-online.target"],

@@ -8,7 +8,7 @@ import logging
 import pytest
 from multidict import CIMultiDict
 
-from alo_edge.errors import AuthError, ConflictError, TransportError
+from alo_edge.errors import AuthError, ConflictError, TokenRejectedError, TransportError
 from alo_edge.transport.http import MAX_REASON_CHARS, refusal_for, server_reason
 from alo_edge.transport.whip_cleanup import PendingDeletes
 from tests.fakes import FakeClock
@@ -72,10 +72,15 @@ def test_409_is_a_conflict_whatever_it_says_and_keeps_retry_after() -> None:
     assert "HTTP 409" in str(error)
 
 
-@pytest.mark.parametrize(("status", "verb"), [(401, "refused the token"), (403, "denied access")])
-def test_other_401_and_403_are_auth_failures_naming_the_reason(status: int, verb: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "verb", "kind"),
+    [(401, "refused the token", TokenRejectedError), (403, "denied access", AuthError)],
+)
+def test_other_401_and_403_are_auth_failures_naming_the_reason(
+    status: int, verb: str, kind: type[AuthError]
+) -> None:
     error = refusal(status, json.dumps({"error": "expired"}))
-    assert type(error) is AuthError
+    assert type(error) is kind
     assert str(error) == f"WHIP endpoint {verb} (HTTP {status}): expired"
 
 
