@@ -35,11 +35,14 @@ from alo_edge.system.components import (
     TalkbackSpeaker,
     status_line,
 )
+from alo_edge.system.conversation import Conversation
 from alo_edge.system.health import SourceHealth
 from alo_edge.system.netwatch import NetworkWatcher
 from alo_edge.system.notify import Notifier
+from alo_edge.system.pi_health import PiHealth
 from alo_edge.system.report import StateReporter
 from alo_edge.system.status import StatusServer
+from alo_edge.system.timesync import TimeSyncWatch
 from alo_edge.transport.base import Transport
 from alo_edge.transport.ice import pin_host_addresses
 from alo_edge.transport.janus import JanusTransport
@@ -299,7 +302,13 @@ def build_components(
     ``request_stop(exit_code)`` ends the service; the panel's restart gesture uses it.
     """
     health = SourceHealth()
-    components: list[SessionComponent] = [SystemdStatus(notifier), health]
+    # A Pi has no real-time clock: until NTP has set it, STATUS= and /status say so.
+    clock = TimeSyncWatch()
+    systemd_status = SystemdStatus(notifier, note=clock.note)
+    clock.on_change = systemd_status.refresh
+    pi = PiHealth(camera_restarts=lambda: health.restarts_by_kind.get("video", 0))
+    talk = Conversation(config.audio.mode)
+    components: list[SessionComponent] = [systemd_status, health, clock, pi, talk]
     # A network coming back (new address or default route) cuts a backoff wait short.
     components.append(NetworkWatcher())
     if config.gpio.enabled:
@@ -311,7 +320,7 @@ def build_components(
     # server that asks for them (the lab's live view shows them).
     components += [TalkbackSpeaker(), StateReporter()]
     if config.status.listen.enabled:
-        components.append(StatusServer(config, sections=[health]))
+        components.append(StatusServer(config, sections=[health, clock, pi, talk]))
     return components
 
 
