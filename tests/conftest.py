@@ -4,11 +4,13 @@ fixtures the process tiers share (integration, browser)."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.arm64 import background as arm64_background
 from tests.helpers import TOKEN_LEAKS, LabProcess, Processes, record_token_leaks
 
 
@@ -19,6 +21,16 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return  # the teardown report carries every section of the test: read each once
     for name, content in report.sections:
         record_token_leaks(f"{report.nodeid} [{name}]", content.splitlines())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The arm64 tier (qemu-user) runs last, and its rootfs (~5 min cold) builds in the
+    # background, niced, while the other tiers run.
+    arm64 = [item for item in items if item.nodeid.startswith("tests/arm64/")]
+    if arm64:
+        chosen = {id(item) for item in arm64}
+        items[:] = [item for item in items if id(item) not in chosen] + arm64
+        arm64_background.start(Path(tempfile.mkdtemp(prefix="alo-edge-arm64-")))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
