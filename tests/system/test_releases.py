@@ -123,12 +123,12 @@ def test_broken_release_rolls_back_by_itself(
     cursor = machine.journal_cursor()
 
     code, log = install(
-        machine, "--bundle", f"{BUNDLES_IN_MACHINE}/{bundles.broken}", "--health-timeout", "15"
+        machine, "--bundle", f"{BUNDLES_IN_MACHINE}/{bundles.broken}", "--health-timeout", "8"
     )
 
     assert code == 1, log
     assert f"switching to release {broken} (from {good})" in log
-    assert "release: broken: not CONNECTED within 15 s" in log
+    assert "release: broken: not CONNECTED within 8 s" in log
     assert f"release {broken} did not come up: switching back to {good}" in log
     assert f"rolled back to {good}, which is running: CONNECTED" in log
     # The old release runs again (a new process), and --rollback still means "the one before".
@@ -138,8 +138,7 @@ def test_broken_release_rolls_back_by_itself(
     service.wait_lab_receiving()
     marker = f"/opt/alo-edge/releases/{broken}/.rolled-back"
     assert machine.run("test", "-f", marker, check=False).returncode == 0
-    # The broken release did run, READY, and failed to connect (its ERROR is in the journal).
-    errors = machine.journal(
-        "ALO_STATE=ERROR", f"_SYSTEMD_UNIT={service.UNIT}", after_cursor=cursor
-    )
-    assert errors, machine.unit_log(service.UNIT, after_cursor=cursor)[-3000:]
+    # The broken release did run, sent READY, and failed to connect: the journal says why.
+    log = machine.unit_log(service.UNIT, after_cursor=cursor)
+    assert "token looks like a JWT but its claims cannot be decoded" in log, log[-3000:]
+    assert "connection state ACQUIRING_ACCESS -> ERROR" in log, log[-3000:]
