@@ -23,13 +23,19 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         record_token_leaks(f"{report.nodeid} [{name}]", content.splitlines())
 
 
+def _is_arm64(item: pytest.Item) -> bool:
+    return item.nodeid.startswith("tests/arm64/")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # The arm64 tier (qemu-user) runs last, and its rootfs (~5 min cold) builds in the
-    # background, niced, while the other tiers run.
-    arm64 = [item for item in items if item.nodeid.startswith("tests/arm64/")]
-    if arm64:
-        chosen = {id(item) for item in arm64}
-        items[:] = [item for item in items if id(item) not in chosen] + arm64
+    # The arm64 tier (qemu-user) runs last: its rootfs (~5 min cold) builds meanwhile.
+    items[:] = [item for item in items if not _is_arm64(item)] + list(filter(_is_arm64, items))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Start the arm64 rootfs build (niced, idle I/O) now, in the background, while the other
+    # tiers run; tests/arm64's rootfs fixture waits for it.
+    if not session.config.option.collectonly and any(map(_is_arm64, session.items)):
         arm64_background.start(Path(tempfile.mkdtemp(prefix="alo-edge-arm64-")))
 
 
