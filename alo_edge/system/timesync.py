@@ -142,7 +142,8 @@ class TimeSyncWatch:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, session: SessionView) -> None:
-        self.update(await asyncio.to_thread(self._reader.read))
+        # The first answer comes from the task too: asking timedated can take seconds,
+        # and the service's start (READY=1) must not wait for it.
         self._task = asyncio.create_task(self._watch(), name="alo-edge time sync")
 
     async def stop(self) -> None:
@@ -154,8 +155,8 @@ class TimeSyncWatch:
 
     async def _watch(self) -> None:
         while True:
-            await asyncio.sleep(self._interval)
             self.update(await asyncio.to_thread(self._reader.read))
+            await asyncio.sleep(self._interval)
 
     def update(self, answer: TimeSync) -> None:
         """Take a new answer; log and tell ``on_change`` when it differs from the last."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -104,3 +106,24 @@ async def test_status_line_says_the_clock_is_not_synchronized_until_it_is() -> N
         "source": "kernel NTP state",
         "message": "the system clock is synchronized (kernel NTP state)",
     }
+
+
+async def test_start_does_not_wait_for_a_slow_answer() -> None:
+    # timedatectl may take seconds to activate timedated: READY=1 must not wait for it.
+    release = threading.Event()
+
+    def slow(argv: Sequence[str]) -> str | None:
+        release.wait(5)
+        return "yes\n"
+
+    watch = TimeSyncWatch(reader=TimeSyncReader(Path("/nonexistent"), lambda: None, slow))
+    await asyncio.wait_for(watch.start(cast(SessionView, Session())), 0.5)
+    assert watch.current is None
+    release.set()
+    for _ in range(100):
+        if watch.current is not None:
+            break
+        await asyncio.sleep(0.02)
+    await watch.stop()
+
+    assert watch.current == TimeSync(True, "timedatectl")
