@@ -9,6 +9,7 @@ the run; the tier's ``rootfs`` fixture then waits for it instead of starting it.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -61,9 +62,7 @@ def wait(timeout: float = 900.0) -> tuple[Path, str]:
     text = _build.log.read_text(errors="replace")
     if code != 0:
         raise AssertionError(f"scripts/build-test-rootfs --arch arm64 failed:\n{text[-4000:]}")
-    built = "built" in text
-    note = (
-        f"{'built' if built else 'cached'}, {time.monotonic() - _build.started:.0f} s in the "
-        f"background, waited {time.monotonic() - waited:.0f} s"
-    )
+    took = re.search(r"built \S+ in (\d+) s", text)
+    how = f"built in {took.group(1)} s in the background" if took else "cached"
+    note = f"{how}, waited {time.monotonic() - waited:.0f} s for it"
     return Path(text.strip().splitlines()[-1]), note
