@@ -15,7 +15,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -66,10 +66,10 @@ class Arm64Device:
     machine: Machine
     lab: LabServer
     service: DeviceService
-    token: str
-    installer_log: str
-    status_url: str
-    release: str
+    token: str = field(repr=False)  # a failing test's traceback prints the fixture
+    installer_log: str = ""
+    status_url: str = ""
+    release: str = ""
 
 
 @pytest.fixture(scope="session")
