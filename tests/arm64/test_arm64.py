@@ -62,7 +62,10 @@ def test_unit_connects_and_the_lab_decodes_video(arm64_device: Arm64Device) -> N
 def test_check_reports_each_os_setting(arm64_device: Arm64Device) -> None:
     machine = arm64_device.machine
 
-    result = machine.run(f"{RELEASE_BIN}/alo-edge", "check", "-c", CONFIG_IN_MACHINE, timeout=120)
+    # Its exit status is check's own business (warnings here: no watchdog, no NetworkManager).
+    result = machine.run(
+        f"{RELEASE_BIN}/alo-edge", "check", "-c", CONFIG_IN_MACHINE, check=False, timeout=120
+    )
 
     lines = result.stdout.splitlines()
     by_check = {name: [line for line in lines if line.startswith(f"{name}: ")] for name in
