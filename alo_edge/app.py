@@ -41,11 +41,14 @@ from alo_edge.system.components import (
     TalkbackSpeaker,
     status_line,
 )
+from alo_edge.system.conversation import Conversation
 from alo_edge.system.health import SourceHealth
 from alo_edge.system.netwatch import NetworkWatcher
 from alo_edge.system.notify import Notifier
+from alo_edge.system.pi_health import PiHealth
 from alo_edge.system.report import StateReporter
 from alo_edge.system.status import StatusSection, StatusServer
+from alo_edge.system.timesync import TimeSyncWatch
 from alo_edge.system.token_status import TokenStatus
 from alo_edge.transport.base import Transport
 from alo_edge.transport.ice import pin_host_addresses
@@ -366,7 +369,13 @@ def build_components(
     ``credentials``: the session's bearer source, whose expiry /status and /metrics show.
     """
     health = SourceHealth()
-    components: list[SessionComponent] = [SystemdStatus(notifier), health]
+    # A Pi has no real-time clock: until NTP has set it, STATUS= and /status say so.
+    clock = TimeSyncWatch()
+    systemd_status = SystemdStatus(notifier, note=clock.note)
+    clock.on_change = systemd_status.refresh
+    pi = PiHealth(camera_restarts=lambda: health.restarts_by_kind.get("video", 0))
+    talk = Conversation(config.audio.mode)
+    components: list[SessionComponent] = [systemd_status, health, clock, pi, talk]
     # A network coming back (new address or default route) cuts a backoff wait short.
     components.append(NetworkWatcher())
     if config.gpio.enabled:
@@ -380,7 +389,7 @@ def build_components(
         TalkbackSpeaker(),
         StateReporter(allow_insecure=config.network.allow_insecure),
     ]
-    sections: list[StatusSection] = [health]
+    sections: list[StatusSection] = [health, clock, pi, talk]
     if pipeline is not None:
         levels = AudioLevels(pipeline, config.audio.mode)
         components.append(levels)

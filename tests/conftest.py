@@ -4,11 +4,13 @@ fixtures the process tiers share (integration, browser)."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.arm64 import background as arm64_background
 from tests.helpers import TOKEN_LEAKS, LabProcess, Processes, record_token_leaks
 
 
@@ -19,6 +21,22 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return  # the teardown report carries every section of the test: read each once
     for name, content in report.sections:
         record_token_leaks(f"{report.nodeid} [{name}]", content.splitlines())
+
+
+def _is_arm64(item: pytest.Item) -> bool:
+    return item.nodeid.startswith("tests/arm64/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The arm64 tier (qemu-user) runs last: its rootfs (~5 min cold) builds meanwhile.
+    items[:] = [item for item in items if not _is_arm64(item)] + list(filter(_is_arm64, items))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Start the arm64 rootfs build (niced, idle I/O) now, in the background, while the other
+    # tiers run; tests/arm64's rootfs fixture waits for it.
+    if not session.config.option.collectonly and any(map(_is_arm64, session.items)):
+        arm64_background.start(Path(tempfile.mkdtemp(prefix="alo-edge-arm64-")))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

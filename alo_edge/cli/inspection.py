@@ -91,10 +91,40 @@ def describe_status(status: dict[str, Any]) -> str:
             rtt = media.get("roundTripTime")
             shown = f", RTT {rtt * 1000:.0f} ms" if isinstance(rtt, int | float) else ""
             lines.append(f"{kind + ' link':<10} {media['bitrate'] / 1000:.0f} kbit/s{shown}")
+    lines += _field_lines(status)
     uptime = float(status.get("uptime") or 0)
     lines.append(f"uptime     {_duration(uptime)}  (reconnects: {status.get('reconnects')})")
     lines.append(f"version    alo-edge {status.get('version')}")
     return "\n".join(lines)
+
+
+def _field_lines(status: dict[str, Any]) -> list[str]:
+    """The clock, a conversation and the Pi's power, where they need a person's eye."""
+    lines = []
+    clock, talk, pi = (status.get(key) or {} for key in ("clock", "talk", "piHealth"))
+    if clock.get("synchronized") is False:
+        lines.append(f"clock      {clock.get('message')}")
+    if talk.get("active"):
+        lines.append(f"talk       active: {talk.get('reason')}")
+    if pi.get("available"):
+        now = [name for name, key in _PI_FLAGS if pi.get(key)]
+        since = [name for name, key in _PI_FLAGS if pi.get(f"{key}Occurred") and not pi.get(key)]
+        shown = ", ".join(now) or "ok"
+        if since:
+            shown += f" (since boot: {', '.join(since)})"
+        temperature = pi.get("temperature")
+        if isinstance(temperature, int | float):
+            shown += f", SoC {temperature:.0f} °C"
+        lines.append(f"pi         {shown}, camera restarts {pi.get('cameraRestarts', 0)}")
+    return lines
+
+
+_PI_FLAGS = (
+    ("under-voltage", "underVoltage"),
+    ("throttled", "throttled"),
+    ("frequency capped", "frequencyCapped"),
+    ("soft temperature limit", "softTemperatureLimit"),
+)
 
 
 def _duration(seconds: float) -> str:

@@ -13,11 +13,16 @@ import logging
 import time
 
 import av
+import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from alo_edge.media.base import AudioSink
 
 logger = logging.getLogger(__name__)
+
+#: A frame whose peak is above this share of full scale (-40 dBFS) carries a voice, not
+#: the silence a far end sends while its talk button is up.
+VOICE_PEAK = 0.01
 
 
 class TalkbackPlayer:
@@ -33,6 +38,8 @@ class TalkbackPlayer:
         self.frames_played = 0
         #: ``time.monotonic()`` of the last frame handed to the sink (None: none yet).
         self.last_frame_at: float | None = None
+        #: ``time.monotonic()`` of the last frame louder than :data:`VOICE_PEAK` (None: none).
+        self.last_voice_at: float | None = None
 
     def play(self, track: MediaStreamTrack) -> None:
         """Play ``track`` from now on (a new connection's track replaces the old one's)."""
@@ -54,6 +61,8 @@ class TalkbackPlayer:
             self.sink.write(frame)
             self.frames_played += 1
             self.last_frame_at = time.monotonic()
+            if has_voice(frame):
+                self.last_voice_at = self.last_frame_at
 
     async def stop(self) -> None:
         """End the reader (the sink itself belongs to whoever built it)."""
@@ -61,3 +70,14 @@ class TalkbackPlayer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def has_voice(frame: av.AudioFrame) -> bool:
+    """True when ``frame`` peaks above :data:`VOICE_PEAK` of full scale."""
+    samples = frame.to_ndarray()
+    if samples.size == 0:
+        return False
+    if samples.dtype.kind == "f":
+        return bool(np.abs(samples).max() > VOICE_PEAK)
+    full_scale = 2.0 ** (8 * samples.dtype.itemsize - 1)  # s16: 32768
+    return bool(np.abs(samples.astype(np.int64)).max() > VOICE_PEAK * full_scale)

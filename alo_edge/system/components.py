@@ -43,11 +43,18 @@ def status_line(detail: dict[str, Any]) -> str:
 
 
 class SystemdStatus:
-    """Mirrors every connection state into systemd's STATUS= line."""
+    """Mirrors every connection state into systemd's STATUS= line.
 
-    def __init__(self, notifier: Notifier) -> None:
+    ``note`` adds a condition a person must see whatever the state (the clock not being
+    synchronized): the line becomes ``<state line>; <note>``; :meth:`refresh` re-sends the
+    line when the note changes.
+    """
+
+    def __init__(self, notifier: Notifier, note: Callable[[], str | None] | None = None) -> None:
         self._notifier = notifier
+        self._note = note
         self._session: SessionView | None = None
+        self._last: dict[str, Any] | None = None
 
     async def start(self, session: SessionView) -> None:
         self._session = session
@@ -59,7 +66,16 @@ class SystemdStatus:
             session.events.remove_event_listener("onConnectionChange", self._show)
 
     def _show(self, event: Event) -> None:
-        self._notifier.status(status_line(event.detail))
+        self._last = event.detail
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Send the last state's line again, with the current note."""
+        if self._last is None:
+            return
+        line = status_line(self._last)
+        note = self._note() if self._note is not None else None
+        self._notifier.status(line if note is None else f"{line}; {note}")
 
 
 class MediaWatchdog:

@@ -46,6 +46,8 @@ class SourceHealth:
         self._last_restart: dict[int, float] = {}
         #: Restarts done so far, by device id.
         self.restarts: dict[str, int] = {}
+        #: Restarts done so far, by kind (``video``: the camera).
+        self.restarts_by_kind: dict[str, int] = {}
 
     async def start(self, session: SessionView) -> None:
         self._session = session
@@ -113,4 +115,5 @@ class SourceHealth:
                     "%s source %s restart failed: %s", source.kind, source.device_id, exc
                 )
             self.restarts[source.device_id] = self.restarts.get(source.device_id, 0) + 1
+            self.restarts_by_kind[source.kind] = self.restarts_by_kind.get(source.kind, 0) + 1
             session.report_device_change(message)

@@ -22,6 +22,7 @@ DEVICE_ID = "nspawn-door"
 # Where the host's files appear in the container (read-only binds).
 SRC_IN_MACHINE = "/mnt/alo-edge"
 WHEELS_IN_MACHINE = "/mnt/wheels"
+BUNDLES_IN_MACHINE = "/mnt/bundles"
 TOKEN_IN_MACHINE = "/root/alo-token"
 CONFIG_IN_MACHINE = "/etc/alo-edge/config.toml"
 UNIT_IN_MACHINE = "/etc/systemd/system/alo-edge.service"

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.system.appliance import (
+    BUNDLES_IN_MACHINE,
     CHANNEL,
     CONFIG_IN_MACHINE,
     REPO,
@@ -108,14 +109,19 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the release tests put their bundles (the container sees it as BUNDLES_IN_MACHINE)."""
+    return tmp_path_factory.mktemp("bundles")
+
+
+@pytest.fixture(scope="session")
 def machine(
-    rootfs: Path, wheels: Path, tmp_path_factory: pytest.TempPathFactory
+    rootfs: Path, wheels: Path, bundle_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Machine]:
     """The booted container; powered off (or killed) at the end, pass or fail."""
     logs = tmp_path_factory.mktemp("machine")
-    booted = Machine(
-        rootfs, logs / "nspawn.log", binds={REPO: SRC_IN_MACHINE, wheels: WHEELS_IN_MACHINE}
-    )
+    binds = {REPO: SRC_IN_MACHINE, wheels: WHEELS_IN_MACHINE, bundle_dir: BUNDLES_IN_MACHINE}
+    booted = Machine(rootfs, logs / "nspawn.log", binds=binds)
     try:
         TIMINGS["boot"] = f"{booted.boot():.1f} s"
         yield booted

@@ -244,11 +244,11 @@ class Machine:
             raise RuntimeError(f"the container booted degraded; failed units:\n{failed}")
         return time.monotonic() - started
 
-    def shutdown(self) -> None:
-        """Power off (or kill) the container and remove what nspawn left on the host."""
+    def shutdown(self, timeout: float = 15.0) -> None:
+        """Power off (or, after ``timeout`` s, kill) the container; remove what nspawn left."""
         try:
             if self._nspawn is not None:
-                stop_machine(self._nspawn.pid, self.init_pid or None)
+                stop_machine(self._nspawn.pid, self.init_pid or None, timeout)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._nspawn.wait(timeout=5)
         finally:

@@ -3,7 +3,7 @@
 ``systemd-analyze verify`` checks that ExecStart= and ExecReload= name executables and that
 User= and the groups resolve, so it runs where those exist for real: in the container, on the
 unit that scripts/install-on-pi installed there (byte-identical to the repository's file).
-On this host /opt/alo-edge/venv/bin/alo-edge does not exist, and pointing the unit at some
+On this host /opt/alo-edge/current/bin/alo-edge does not exist, and pointing the unit at some
 other binary would verify a different unit.
 """
 
@@ -110,15 +110,15 @@ def test_unit_declares_the_service_contract() -> None:
         ],
         # The fallbacks that keep a unit with only one of the two files starting.
         "SetCredential": ["alo-token:\\n", "alo-client-secret:\\n"],
-        "ExecStart": ["/opt/alo-edge/venv/bin/alo-edge run -c /etc/alo-edge/config.toml"],
+        "ExecStart": ["/opt/alo-edge/current/bin/alo-edge run -c /etc/alo-edge/config.toml"],
         "ExecReload": ["/bin/kill -HUP $MAINPID"],
-        "Wants": ["network-online.target"],
+        "Wants": ["network-online.target time-sync.target"],
         "DevicePolicy": ["closed"],
         "CapabilityBoundingSet": [""],
         "WorkingDirectory": ["%S/alo-edge"],
     }
     assert {key: unit.get(key) for key in expected} == expected
-    assert "network-online.target" in unit["After"][0].split()
+    assert {"network-online.target", "time-sync.target"} <= set(unit["After"][0].split())
     assert {"StartLimitIntervalSec", "StartLimitBurst"} <= unit.keys()
     allowed = {entry.split()[0] for entry in unit["DeviceAllow"]}
     assert allowed == {
@@ -162,9 +162,11 @@ def test_installer_dry_run_describes_the_install_and_changes_nothing(tmp_path: P
         f"install -m 0600 -o root -g root {token} /etc/alo-edge/token",
         f"install -m 0644 -o root -g root {UNIT_FILE} /etc/systemd/system/alo-edge.service",
         "-m pip install",
+        "ln -sfn releases/",
+        "mv -T /opt/alo-edge/.current.new /opt/alo-edge/current",
     ]
     if not before[0]:
-        expected.append("python3 -m venv --system-site-packages /opt/alo-edge/venv")
+        expected.append("python3 -m venv --system-site-packages /opt/alo-edge/releases/")
     if not before[3]:
         expected.append("useradd --system --user-group")
     for fragment in expected:
@@ -198,7 +200,7 @@ def test_installer_refuses_bad_usage() -> None:
 
 
 def test_scripts_parse() -> None:
-    for script in ("install-on-pi", "build-test-rootfs"):
+    for script in ("install-on-pi", "build-test-rootfs", "build-bundle"):
         result = subprocess.run(
             ["bash", "-n", str(REPO / "scripts" / script)], capture_output=True, text=True
         )
