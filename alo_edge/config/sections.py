@@ -90,7 +90,9 @@ class ReconnectConfig:
     initial_delay: float = field(default=1.0, metadata=_at_least(0, exclusive=True))
     max_delay: float = field(default=30.0, metadata=_at_least(0, exclusive=True))
     multiplier: float = field(default=2.0, metadata=_at_least(1))
-    jitter: float = field(default=0.2, metadata={"minimum": 0, "maximum": 1})
+    #: The random share of each wait: 1 is full jitter (a fleet comes back spread out),
+    #: 0 makes every wait exact (see session/backoff.py).
+    jitter: float = field(default=1.0, metadata={"minimum": 0, "maximum": 1})
     stable_after: float = field(default=30.0, metadata=_at_least(0))
     liveness_timeout: float = field(default=8.0, metadata=_at_least(1))
 
