@@ -4,9 +4,10 @@
     any live state --failure--> ERROR -> RECONNECT_PENDING (every second) -> ACQUIRING_ACCESS
     stop() from any state -> DISCONNECTED
 
-Retryable errors (AuthError, TransportError) and unexpected exceptions from the
-libraries underneath lead to ERROR and a backoff wait; the loop never ends on its
-own. Fatal errors (ConfigError, HardwareError) end it: they need a person.
+Retryable errors (AuthError, TransportError, DeviceMissingError: a camera that is
+not there yet) and unexpected exceptions from the libraries underneath lead to ERROR
+and a backoff wait; the loop never ends on its own. Fatal errors (ConfigError, a
+HardwareError that retrying cannot heal) end it: they need a person.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ class Supervisor:
                 await self._attempt()
             except AloEdgeError as exc:
                 if not exc.retryable:
+                    self._last_error = exc
                     self._set_state(S.ERROR, message=str(exc))
                     raise
                 failure = exc
