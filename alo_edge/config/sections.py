@@ -66,6 +66,10 @@ class AloConfig:
     )
     #: Janus: the numeric VideoRoom; unset, the channel is the room when it is a number.
     room: int | None = field(default=None, metadata={"minimum": 1})
+    #: Janus: the most other participants tracked (and talk-back voices subscribed to);
+    #: beyond it they are ignored, with one log line, so a crowded room cannot exhaust
+    #: a small device.
+    max_participants: int = field(default=16, metadata={"minimum": 1, "maximum": 256})
     ice_servers: tuple[IceServerConfig, ...] = ()
 
     @property
