@@ -9,11 +9,12 @@ from __future__ import annotations
 from alo_edge.config import Config
 from alo_edge.preflight.base import Finding, PreflightCheck, Verdict
 from alo_edge.preflight.basics import GpioCheck, TokenCheck
+from alo_edge.preflight.status_exposure import StatusExposureCheck
 
 
 def default_checks() -> list[PreflightCheck]:
     """Every check ``alo-edge check`` runs, in order."""
-    return [TokenCheck(), GpioCheck()]
+    return [TokenCheck(), GpioCheck(), StatusExposureCheck()]
 
 
 async def run_checks(config: Config, checks: list[PreflightCheck]) -> list[Finding]:
