@@ -21,7 +21,13 @@ import aiohttp
 from aiortc.mediastreams import MediaStreamTrack
 
 from alo_edge.config import Config
-from alo_edge.errors import AloEdgeError, ConfigError, HardwareError, SignallingError
+from alo_edge.errors import (
+    AloEdgeError,
+    ConfigError,
+    DeviceMissingError,
+    HardwareError,
+    SignallingError,
+)
 from alo_edge.events import Event, EventTarget
 from alo_edge.media.base import AudioSink, AudioSource, MediaSource
 from alo_edge.media.talkback import TalkbackPlayer
@@ -143,6 +149,7 @@ class AloVideo:
         self._send_video = video_source is not None
         self._send_audio = audio_source is not None
         self._media_started = False
+        self._device_warning: str | None = None
         self.room_listener = RoomListener(
             self._participants_changed, self._remote_stream_changed, self._voice
         )
@@ -208,9 +215,11 @@ class AloVideo:
     async def connect(self, channel: str | VideoChannel) -> VideoChannel:
         """Start publishing into ``channel`` and keep the session alive until disconnect().
 
-        The capture devices open first (a missing camera raises HardwareError; a missing
-        microphone leaves video only, with an ``onDeviceListUpdate`` warning). Then it
-        returns at once; the connection's progress arrives as ``onConnectionChange``.
+        Returns at once; the connection's progress arrives as ``onConnectionChange``.
+        Each attempt first opens the capture devices that are not open yet: a camera
+        that cannot be opened (not plugged in yet) is an ERROR with the reconnect
+        backoff and an ``onDeviceListUpdate`` warning, retried until it appears; a
+        missing microphone leaves video only, with a warning.
         """
         if isinstance(channel, str):
             channel = VideoChannel(channel)
@@ -218,8 +227,6 @@ class AloVideo:
             raise ConfigError(
                 f"already connected to {self._channel.name!r}; disconnect() first", key="channel"
             )
-        if not self._media_started:
-            await self._start_media()
         self._channel = channel
         if self._http is None:
             self._http = device_session(self.origin_policy)
@@ -301,22 +308,32 @@ class AloVideo:
 
     async def _start_media(self) -> None:
         # Devices open here, before the first offer, so what is offered is what works. A
-        # missing camera is fatal (HardwareError, exit 69); a door without its microphone
-        # is still worth seeing, so a missing microphone only costs the audio.
+        # camera that cannot be opened is waited for (DeviceMissingError: the supervisor
+        # retries with backoff); a door without its microphone is still worth seeing, so
+        # a missing microphone only costs the audio.
         warning = None
-        if self._video_source is not None:
-            await self._video_source.start()
-        if self._audio_source is not None:
-            try:
-                await self._audio_source.start()
-            except HardwareError as exc:
-                if self._video_source is None:
-                    raise
-                self._audio_source.stop()
-                self._audio_source, self._send_audio = None, False
-                warning = f"{exc}; publishing video only"
-                logger.warning("%s", warning)
+        try:
+            if self._video_source is not None:
+                await self._video_source.start()
+            if self._audio_source is not None:
+                try:
+                    await self._audio_source.start()
+                except HardwareError as exc:
+                    if self._video_source is None:
+                        raise
+                    self._audio_source.stop()
+                    self._audio_source, self._send_audio = None, False
+                    warning = f"{exc}; publishing video only"
+                    logger.warning("%s", warning)
+        except HardwareError as exc:
+            missing = f"{exc}; waiting for it (retrying with backoff)"
+            if missing != self._device_warning:  # once per distinct reason, not per retry
+                self._device_warning = missing
+                logger.warning("%s", missing)
+                self.report_device_change(missing)
+            raise DeviceMissingError(str(exc)) from exc
         self._media_started = True
+        self._device_warning = None
         self.report_device_change(warning)
 
     def _report_published(self) -> None:
@@ -374,9 +391,12 @@ class AloVideo:
         )
 
     async def _acquire(self) -> Access:
-        """ACQUIRING_ACCESS for one attempt: the bearer (never an expired one), then where."""
+        """ACQUIRING_ACCESS for one attempt: the devices (opened once), the bearer (never an
+        expired one), then where to publish."""
         assert self._http is not None
         assert self._channel is not None
+        if not self._media_started:
+            await self._start_media()
         self._bearer = token = await self._credentials.bearer()
         alo = self._config.alo
         if not alo.access_url:

@@ -165,6 +165,7 @@ def build_transports(config: Config, *, talkback: bool) -> dict[str, Transport]:
             ice_servers=servers,
             talkback=talkback,
             talkback_from=config.audio.talkback_from,
+            max_participants=config.alo.max_participants,
             liveness_timeout=liveness,
         ),
     }

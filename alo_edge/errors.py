@@ -5,7 +5,8 @@ the supervisor tries again is decided by the class, never by parsing a message::
 
     AloEdgeError
     ├── ConfigError          fatal: the service cannot start (exit 78)
-    ├── HardwareError        fatal at start: a camera/microphone/GPIO is missing (exit 69)
+    ├── HardwareError        fatal at start: a driver library or the GPIO is missing (exit 69)
+    │   └── DeviceMissingError  retryable: a capture device cannot be opened (yet)
     ├── AuthError            retryable at the cap: the token is missing, expired or refused
     │   └── TokenRejectedError  a server answered 401: a freshly fetched token may pass
     └── TransportError       retryable: the server or the network failed
@@ -14,8 +15,9 @@ the supervisor tries again is decided by the class, never by parsing a message::
 
 ``retryable`` on each class states the policy so callers need no isinstance ladder;
 ``retry_after`` carries a server's wish (seconds) where one was given; ``exit_code``
-is what the process exits with when the error ends it. Leaves also inherit the
-matching builtin where one exists, so callers can catch either.
+is what the process exits with when the error ends it; ``kind`` names the failure in
+one word of :data:`ERROR_KINDS` (a bounded metric label: the message is unbounded).
+Leaves also inherit the matching builtin where one exists, so callers can catch either.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class ExitCode(IntEnum):
     FAILURE = 1
     #: argparse's own code for a command line it cannot parse.
     USAGE = 2
-    #: EX_UNAVAILABLE: a camera, microphone or GPIO pin is missing.
+    #: EX_UNAVAILABLE: at start, a driver library (picamera2) or the GPIO cannot be used.
     HARDWARE = 69
     #: EX_TEMPFAIL: a person asked for a restart from the panel; systemd's Restart= restarts us.
     RESTART = 75
@@ -38,11 +40,17 @@ class ExitCode(IntEnum):
     CONFIG = 78
 
 
+#: Every ``AloEdgeError.kind``: a fixed set, so a metric labelled with it stays bounded.
+ERROR_KINDS = ("config", "hardware", "auth", "network", "server", "other")
+
+
 class AloEdgeError(Exception):
     """Base of every error alo-edge raises on purpose."""
 
     retryable: bool = False
     exit_code: ExitCode = ExitCode.FAILURE
+    #: What failed, as one word of ERROR_KINDS (subclasses inherit their parent's).
+    kind: str = "other"
     #: Seconds a server asked us to wait (``Retry-After``); None when it said nothing.
     retry_after: float | None = None
 
@@ -51,6 +59,7 @@ class ConfigError(AloEdgeError, ValueError):
     """The configuration is invalid; the message names the key path and what was expected."""
 
     exit_code = ExitCode.CONFIG
+    kind = "config"
 
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(f"{key}: {message}" if key else message)
@@ -58,9 +67,21 @@ class ConfigError(AloEdgeError, ValueError):
 
 
 class HardwareError(AloEdgeError, OSError):
-    """A capture or panel device is missing or refuses to open."""
+    """A capture or panel device, or its driver library, is missing or refuses to open."""
 
     exit_code = ExitCode.HARDWARE
+    kind = "hardware"
+
+
+class DeviceMissingError(HardwareError):
+    """A configured capture device cannot be opened now: not plugged in, not enumerated yet.
+
+    Retryable: a USB camera that enumerates late or a loose ribbon cable heals without a
+    visit, so the session waits for the device with the reconnect backoff while the
+    process stays up (an exit would only burn systemd's start limit).
+    """
+
+    retryable = True
 
 
 class AuthError(AloEdgeError):
@@ -71,6 +92,7 @@ class AuthError(AloEdgeError):
     """
 
     retryable = True
+    kind = "auth"
 
 
 class TokenRejectedError(AuthError):
@@ -88,6 +110,7 @@ class TransportError(AloEdgeError, ConnectionError):
     """
 
     retryable = True
+    kind = "network"
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -97,6 +120,8 @@ class TransportError(AloEdgeError, ConnectionError):
 class SignallingError(TransportError):
     """The server answered, but with something unusable (bad status, malformed SDP, bad JSON)."""
 
+    kind = "server"
+
 
 class ConflictError(TransportError):
     """The server still holds an earlier session of this device (HTTP 409, or 403 "in use").
@@ -104,3 +129,5 @@ class ConflictError(TransportError):
     Not an auth failure: the token is fine, the old session is in the way (its DELETE
     was lost). Retried at the normal pace; the undelivered DELETE goes first.
     """
+
+    kind = "server"

@@ -73,6 +73,10 @@ class AloConfig:
     )
     #: Janus: the numeric VideoRoom; unset, the channel is the room when it is a number.
     room: int | None = field(default=None, metadata={"minimum": 1})
+    #: Janus: the most other participants tracked (and talk-back voices subscribed to);
+    #: beyond it they are ignored, with one log line, so a crowded room cannot exhaust
+    #: a small device.
+    max_participants: int = field(default=16, metadata={"minimum": 1, "maximum": 256})
     ice_servers: tuple[IceServerConfig, ...] = ()
 
     @property
@@ -99,7 +103,9 @@ class ReconnectConfig:
     initial_delay: float = field(default=1.0, metadata=_at_least(0, exclusive=True))
     max_delay: float = field(default=30.0, metadata=_at_least(0, exclusive=True))
     multiplier: float = field(default=2.0, metadata=_at_least(1))
-    jitter: float = field(default=0.2, metadata={"minimum": 0, "maximum": 1})
+    #: The random share of each wait: 1 is full jitter (a fleet comes back spread out),
+    #: 0 makes every wait exact (see session/backoff.py).
+    jitter: float = field(default=1.0, metadata={"minimum": 0, "maximum": 1})
     stable_after: float = field(default=30.0, metadata=_at_least(0))
     liveness_timeout: float = field(default=8.0, metadata=_at_least(1))
 

@@ -8,6 +8,7 @@ field whose type has it; ``alo-edge config`` prints :meth:`render`.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -44,6 +45,20 @@ class Listen:
     def enabled(self) -> bool:
         """False for the empty value: the server is turned off."""
         return bool(self.host)
+
+    @property
+    def loopback(self) -> bool:
+        """True when only this machine can connect (``127.0.0.0/8``, ``::1``, ``localhost``).
+
+        A host name other than ``localhost`` counts as beyond loopback: what it resolves
+        to is not known here, and a server without auth must err towards a warning.
+        """
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
     def __str__(self) -> str:
         if not self.enabled:

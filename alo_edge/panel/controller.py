@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from alo_edge.config import GpioConfig
-from alo_edge.errors import AuthError
+from alo_edge.errors import AuthError, HardwareError
 from alo_edge.events import Event
 from alo_edge.panel.actions import (
     Action,
@@ -160,6 +160,7 @@ class Panel:
         self.show_state(
             state,
             auth_failed=isinstance(session.last_error, AuthError),
+            device_missing=isinstance(session.last_error, HardwareError),
             muted=session.muted,
             has_microphone=any(s.kind == "audio" for s in session.media_sources),
         )
@@ -169,13 +170,14 @@ class Panel:
         state: ConnectionState,
         *,
         auth_failed: bool = False,
+        device_missing: bool = False,
         muted: bool = False,
         has_microphone: bool = True,
     ) -> None:
         """Show ``state`` on every LED now (the bench calls this to measure each pattern)."""
         hardware = self.hardware
-        pattern = status_pattern(state, auth_failed)
-        colour = state_colour(state, auth_failed)
+        pattern = status_pattern(state, auth_failed, device_missing)
+        colour = state_colour(state, auth_failed, device_missing)
         hardware.show(pattern, colour)
         live = mic_live(state, muted, has_microphone)
         hardware.set_mic(live)

@@ -12,6 +12,7 @@ state has exactly one pattern and the patterns are far apart in rhythm:
     RECONNECT_PENDING                       blink 0.5 Hz                 amber
     ERROR                                   blink 5 Hz                   red
     auth error (ERROR, RECONNECT_PENDING)   double blink every 2 s       magenta
+    camera missing (ERROR, RECONNECT_P.)    triple blink every 2 s       cyan
     ======================================  ===========================  =========
 
 The optional RGB LED shows the state's colour with the status LED's rhythm, so one
@@ -104,6 +105,12 @@ DOUBLE_BLINK = LedPattern(
     "double blink every 2 s", ((True, 0.2), (False, 0.2), (True, 0.2), (False, 1.4))
 )
 AUTH_ERROR_PATTERN = DOUBLE_BLINK
+#: Three short flashes, then a pause: a capture device is missing (the session waits for it).
+TRIPLE_BLINK = LedPattern(
+    "triple blink every 2 s",
+    ((True, 0.2), (False, 0.2), (True, 0.2), (False, 0.2), (True, 0.2), (False, 1.0)),
+)
+DEVICE_MISSING_PATTERN = TRIPLE_BLINK
 
 #: The status LED for each connection state (DESIGN section 7); a test checks it is total.
 STATUS_PATTERNS: dict[ConnectionState, LedPattern] = {
@@ -116,8 +123,9 @@ STATUS_PATTERNS: dict[ConnectionState, LedPattern] = {
     S.RECONNECT_PENDING: BLINK_HALF_HZ,
 }
 
-#: States in which an authentication failure replaces the pattern with the auth pattern:
-#: the device is waiting for a new token, and a person should see that, not a network fault.
+#: States in which an authentication failure (or a missing camera) replaces the pattern: the
+#: device is waiting for a new token (or the camera), and a person should see that, not a
+#: network fault.
 AUTH_STATES = frozenset({S.ERROR, S.RECONNECT_PENDING})
 
 
@@ -142,7 +150,9 @@ GREEN = Colour("green", 0.0, 1.0, 0.0)
 AMBER = Colour("amber", 1.0, 0.5, 0.0)
 RED = Colour("red", 1.0, 0.0, 0.0)
 MAGENTA = Colour("magenta", 1.0, 0.0, 1.0)
+CYAN = Colour("cyan", 0.0, 1.0, 1.0)
 AUTH_ERROR_COLOUR = MAGENTA
+DEVICE_MISSING_COLOUR = CYAN
 
 #: The RGB LED's colour for each connection state.
 STATE_COLOURS: dict[ConnectionState, Colour] = {
@@ -156,17 +166,26 @@ STATE_COLOURS: dict[ConnectionState, Colour] = {
 }
 
 
-def status_pattern(state: ConnectionState, auth_failed: bool = False) -> LedPattern:
-    """The status LED's pattern for ``state``; ``auth_failed`` when the last attempt was refused."""
+def status_pattern(
+    state: ConnectionState, auth_failed: bool = False, device_missing: bool = False
+) -> LedPattern:
+    """The status LED's pattern for ``state``; ``auth_failed`` when the last attempt was
+    refused, ``device_missing`` when it could not open a capture device."""
     if auth_failed and state in AUTH_STATES:
         return AUTH_ERROR_PATTERN
+    if device_missing and state in AUTH_STATES:
+        return DEVICE_MISSING_PATTERN
     return STATUS_PATTERNS[state]
 
 
-def state_colour(state: ConnectionState, auth_failed: bool = False) -> Colour:
+def state_colour(
+    state: ConnectionState, auth_failed: bool = False, device_missing: bool = False
+) -> Colour:
     """The RGB LED's colour for ``state`` (shown with the status pattern's rhythm)."""
     if auth_failed and state in AUTH_STATES:
         return AUTH_ERROR_COLOUR
+    if device_missing and state in AUTH_STATES:
+        return DEVICE_MISSING_COLOUR
     return STATE_COLOURS[state]
 
 
@@ -182,6 +201,8 @@ def mic_live(state: ConnectionState, muted: bool, has_microphone: bool = True) -
 __all__ = [
     "AUTH_ERROR_COLOUR",
     "AUTH_ERROR_PATTERN",
+    "DEVICE_MISSING_COLOUR",
+    "DEVICE_MISSING_PATTERN",
     "OFF",
     "ON",
     "STATE_COLOURS",

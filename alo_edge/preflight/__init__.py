@@ -15,6 +15,7 @@ from alo_edge.preflight.os_settings import (
     WatchdogCheck,
     WifiPowerSaveCheck,
 )
+from alo_edge.preflight.status_exposure import StatusExposureCheck
 
 
 def default_checks() -> list[PreflightCheck]:
@@ -27,6 +28,7 @@ def default_checks() -> list[PreflightCheck]:
         WifiPowerSaveCheck(),
         JournalCheck(),
         TimeSyncCheck(),
+        StatusExposureCheck(),
     ]
 
 

@@ -4,12 +4,13 @@
     any live state --failure--> ERROR -> RECONNECT_PENDING (every second) -> ACQUIRING_ACCESS
     stop() from any state -> DISCONNECTED
 
-Retryable errors (AuthError, TransportError) and unexpected exceptions from the
-libraries underneath lead to ERROR and a backoff wait; the loop never ends on its
-own. A HardwareError ends it: it needs a person. A ConfigError does not: only the
-config file at start may stop the service (exit 78), and one raised during an
-attempt came from what a server said (or a part that checked too late), so it is
-retried like any other failure. Messages reach the events with URL secrets masked.
+Retryable errors (AuthError, TransportError, DeviceMissingError: a camera that is
+not there yet) and unexpected exceptions from the libraries underneath lead to ERROR
+and a backoff wait; the loop never ends on its own. A HardwareError that retrying
+cannot heal ends it: it needs a person. A ConfigError does not: only the config file
+at start may stop the service (exit 78), and one raised during an attempt came from
+what a server said (or a part that checked too late), so it is retried like any other
+failure. Messages reach the events with URL secrets masked.
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ class Supervisor:
                 failure = SignallingError(str(exc))
             except AloEdgeError as exc:
                 if not exc.retryable:
+                    self._last_error = exc
                     self._set_state(S.ERROR, message=mask_urls_in(str(exc)))
                     raise
                 failure = exc

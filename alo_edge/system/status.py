@@ -12,7 +12,9 @@ each a :class:`StatusSection` that adds one key to ``/status`` and its own metri
 the tracker does not grow a branch for every part.
 
 A port that cannot be bound is logged and skipped: a door intercom without its
-status page is still a door intercom.
+status page is still a door intercom. The server takes at most
+:data:`MAX_CONNECTIONS` connections at once, each closed after :data:`REQUEST_DEADLINE`
+(:mod:`.http_guard`), and a ``listen`` beyond loopback is warned about at start.
 
 Metrics (a dedicated registry per service, never prometheus-client's global one)::
 
@@ -23,7 +25,11 @@ Metrics (a dedicated registry per service, never prometheus-client's global one)
     alo_edge_frames_sent_total{kind}, alo_edge_bytes_sent_total{kind},
     alo_edge_packets_sent_total{kind}, alo_edge_bitrate_bits_per_second{kind},
     alo_edge_round_trip_time_seconds{kind}
-    alo_edge_last_error_info{message}, alo_edge_last_error_timestamp_seconds
+    alo_edge_last_error_info{kind}, alo_edge_last_error_timestamp_seconds
+
+The last error's message is in ``/status`` only: as a label its values would be
+unbounded (every message a new time series), so the metric carries its ``kind``, one
+word of :data:`~alo_edge.errors.ERROR_KINDS` (``none`` before any error).
 """
 
 from __future__ import annotations
@@ -53,11 +59,16 @@ from alo_edge.config import Config, Listen
 from alo_edge.events import Event
 from alo_edge.session.states import ConnectionState
 from alo_edge.session.view import SessionView
+from alo_edge.system.http_guard import BoundedServer
 from alo_edge.transport.base import Connection, OutboundStats
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_INTERVAL = 1.0
+#: Connections the status endpoint holds at once (a scraper, a person, a spare few).
+MAX_CONNECTIONS = 16
+#: Seconds a connection may take to send its request and receive the answer.
+REQUEST_DEADLINE = 5.0
 #: The text exposition format generate_latest() writes.
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: When this process started (uptime is the service's, not one session's).
@@ -112,6 +123,7 @@ class StatusTracker:
     reconnects: int = 0
     errors: int = 0
     last_error: str | None = None
+    last_error_kind: str | None = None
     last_error_at: float | None = None
     session: SessionView | None = None
     kinds: dict[str, _KindCounters] = field(default_factory=dict)
@@ -138,6 +150,8 @@ class StatusTracker:
             elif state == ConnectionState.ERROR.value:
                 self.errors += 1
                 self.last_error = str(detail.get("message", ""))
+                cause = self.session.last_error if self.session is not None else None
+                self.last_error_kind = cause.kind if cause is not None else "other"
                 self.last_error_at = self.wall()
             elif state == ConnectionState.DISCONNECTED.value:
                 self._attempts = 0  # a later connect() starts a new session
@@ -225,6 +239,7 @@ class StatusTracker:
             "retryCount": self.retry_count,
             "pendingRestartSeconds": self.pending_restart_seconds,
             "lastError": self.last_error,
+            "lastErrorKind": self.last_error_kind,
             "lastErrorAt": _iso(self.last_error_at) if self.last_error_at else None,
             "channel": self.config.alo.channel,
             "transport": self.config.alo.transport,
@@ -312,8 +327,10 @@ class _TrackerCollector(Collector):
             if c.round_trip_time is not None:
                 rtt.add_metric([kind], c.round_trip_time)
         yield from (sent, packets, bitrate, rtt)
-        error = InfoMetricFamily("alo_edge_last_error", "The last connection error's message")
-        error.add_metric([], {"message": (t.last_error or "")[:200]})
+        error = InfoMetricFamily(
+            "alo_edge_last_error", "What the last connection error was (its message: /status)"
+        )
+        error.add_metric([], {"kind": t.last_error_kind or "none"})
         yield error
         if t.last_error_at is not None:
             yield GaugeMetricFamily(
@@ -333,6 +350,9 @@ class StatusServer:
         config: Config,
         listen: Listen | None = None,
         sections: Sequence[StatusSection] = (),
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        request_deadline: float = REQUEST_DEADLINE,
     ) -> None:
         self.tracker = StatusTracker(config)
         self.sections = tuple(sections)
@@ -340,6 +360,11 @@ class StatusServer:
         self.registry.register(_TrackerCollector(self.tracker, self.sections))
         self._listen = config.status.listen if listen is None else listen
         self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self._max_connections = max_connections
+        self._request_deadline = request_deadline
+        #: The connection bounds while listening (their counters show refusals).
+        self.guard: BoundedServer | None = None
         self._sampler: asyncio.Task[None] | None = None
         self.url: str | None = None
 
@@ -351,22 +376,38 @@ class StatusServer:
         if not self._listen.enabled:
             return
         host, port = self._listen.host, self._listen.port
+        if not self._listen.loopback:
+            logger.warning(
+                "status endpoint listens on %s, beyond loopback: /status and /metrics have "
+                "no auth, so anyone who can reach it reads the device's state (set "
+                "status.listen to 127.0.0.1:PORT unless the network is trusted)",
+                self._listen,
+            )
         app = web.Application()
         app.router.add_get("/status", self._status)
         app.router.add_get("/metrics", self._metrics)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=1.0, keepalive_timeout=self._request_deadline
+        )
         await runner.setup()
+        assert runner.server is not None
+        guard = BoundedServer(
+            runner.server,
+            max_connections=self._max_connections,
+            deadline=self._request_deadline,
+        )
         try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
+            server = await asyncio.get_running_loop().create_server(
+                guard, host, port, reuse_address=True
+            )
         except OSError as exc:
             await runner.cleanup()
             logger.error(
                 "status endpoint not available: cannot listen on %s: %s", self._listen, exc
             )
             return
-        self._runner = runner
-        bound_host, bound_port = runner.addresses[0][:2]
+        self._runner, self._server, self.guard = runner, server, guard
+        bound_host, bound_port = server.sockets[0].getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         self.url = f"http://{shown}:{bound_port}"
         logger.info("status endpoint on %s/status and %s/metrics", self.url, self.url)
@@ -383,9 +424,16 @@ class StatusServer:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampler
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        if self.guard is not None:
+            self.guard.close_all()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        if server is not None:
+            await server.wait_closed()  # 3.12+ waits for the connections closed above
         self.url = None
 
     async def _sample(self, session: SessionView) -> None:
@@ -403,12 +451,16 @@ class StatusServer:
         document = self.tracker.status()
         for section in self.sections:
             document[section.status_key] = section.status()
-        return web.json_response(document)
+        response = web.json_response(document)
+        response.force_close()  # one answer per connection: only a slow client meets the deadline
+        return response
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(
+        response = web.Response(
             body=generate_latest(self.registry), headers={"Content-Type": METRICS_CONTENT_TYPE}
         )
+        response.force_close()
+        return response
 
 
 def _iso(epoch: float) -> str:

@@ -39,6 +39,9 @@ class FaultResult:
     duration_s: float
     detect_s: float | None = None  # fault start -> first ERROR (None: never left CONNECTED)
     recover_s: float | None = None  # fault cleared -> CONNECTED (None: never left CONNECTED)
+    #: fault cleared -> the start of the attempt that connected (0: one was under way); the
+    #: backoff's jittered wait, which a fault invisible to the host (a blackhole) must sit out
+    retry_wait_s: float | None = None
     media_back_s: float | None = None  # fault cleared -> new video frames decoded at the lab
     syns_during: int = 0  # TCP connection attempts that reached the server during the fault
     requests_during: int | None = None  # HTTP requests the gate saw (HTTP faults only)
@@ -141,6 +144,9 @@ def run_fault(
         back = _first([e for e in events if e["ts"] >= last_error["ts"]], "CONNECTED")
         assert back is not None, "video flows but the device never said CONNECTED"
         result.recover_s = round(max(back["ts"] - cleared, 0.0), 2)
+        attempts = [e for e in events if state_is("ACQUIRING_ACCESS")(e) and e["ts"] < back["ts"]]
+        if attempts:
+            result.retry_wait_s = round(max(attempts[-1]["ts"] - cleared, 0.0), 2)
     elif _last_state(rig) != "CONNECTED":
         raise AssertionError(f"video flows but the device is {_last_state(rig)}")
     if samples:

@@ -1,4 +1,6 @@
-"""Missing hardware, as the service meets it: a missing camera stops it, a missing mic does not."""
+"""Missing hardware, as the service meets it: a missing camera library stops it (an install
+problem), a missing microphone does not; a missing camera device is waited for
+(test_camera_missing.py)."""
 
 from __future__ import annotations
 

@@ -134,8 +134,8 @@ async def test_status_led_follows_connected_outage_and_recovery(
                 "token_file": str(token_file),
             },
             "network": {"host_addresses": ["127.0.0.1"]},
-            # After the immediate first retry, a fixed 2 s wait: long enough for the
-            # 0.5 Hz pending blink to show its dark half.
+            # A fixed 2 s wait before every retry: long enough for the 0.5 Hz pending
+            # blink to show its dark half.
             "reconnect": {"initial_delay": 2.0, "max_delay": 2.0, "jitter": 0.0},
             "video": {"source": "synthetic", "width": 320, "height": 240, "fps": 30},
             "audio": {"source": "synthetic"},

@@ -127,12 +127,12 @@ def test_a_dead_server_is_retried_with_a_countdown_until_it_returns(
     counts = [t["detail"]["retryCount"] for t in ticks]
     assert counts == sorted(counts), counts  # retryCount only rises across the outage
     countdowns = {n: [t["detail"]["pendingRestartSeconds"] for t in waits[n]] for n in waits}
-    # The first retry is immediate, then 1 s, 2 s, 4 s (the cap) counting down each second.
-    assert countdowns[1] == [0], countdowns
-    assert countdowns[2] == [1], countdowns
-    assert countdowns[3] == [2, 1], countdowns
+    # The waits are 1 s, 2 s, then 4 s (the cap), counting down each second.
+    assert countdowns[1] == [1], countdowns
+    assert countdowns[2] == [2, 1], countdowns
+    assert countdowns[3] == [4, 3, 2, 1], countdowns
     assert countdowns[4][:4] == [4, 3, 2, 1], countdowns
-    # From the 1 s wait on, a tick every second: within a wait and from one wait to the next.
+    # From the 2 s wait on, a tick every second: within a wait and from one wait to the next.
     steady = [t["ts"] for t in ticks if t["detail"]["retryCount"] >= 2]
     gaps = [later - earlier for earlier, later in itertools.pairwise(steady)]
     assert gaps, ticks

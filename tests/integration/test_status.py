@@ -142,13 +142,15 @@ def test_status_and_metrics_follow_the_session_across_a_reconnect(
     for kind in ("video", "audio"):
         key = ("alo_edge_frames_sent_total", (("kind", kind),))
         assert after[key] > before[key], kind
-    error = next(labels for (name, labels) in after if name == "alo_edge_last_error_info")
-    assert dict(error)["message"], "the kick's error message is exported"
+    errors = [dict(labels) for (name, labels) in after if name == "alo_edge_last_error_info"]
+    # The kind of error as a label (a fixed set of values); the message only in /status.
+    assert errors == [{"kind": "network"}], errors
     assert after[("alo_edge_last_error_timestamp_seconds", ())] > 0
     status = status_at(status_url)
     assert status["state"] == "CONNECTED"
     assert status["reconnects"] == 1
     assert status["lastError"]
+    assert status["lastErrorKind"] == "network"
 
     printed = run_cli("status", "--url", status_url)
     assert printed.returncode == 0, printed.stderr

@@ -361,3 +361,61 @@ def test_killing_janus_gives_error_and_countdown_and_a_restart_reconnects_in_pro
         f"ERROR {noticed * 1000:.0f} ms after SIGKILL; CONNECTED {healed:.1f} s after the "
         f"restart (same PID {pid}, room {ROOM})"
     )
+
+
+# --- bounds: a crowded room, a hung Janus ------------------------------------------------
+
+
+def test_a_crowded_room_is_capped_and_sigterm_leaves_a_hung_janus_within_3_s(
+    rig: JanusRig, tmp_path: Path
+) -> None:
+    voices = {"Operator": "1000", "Guard": "1500", "Porter": "2500"}
+    peers = [
+        rig.peer("publish", "--display", name, "--tone", hz, name=name.lower())
+        for name, hz in voices.items()
+    ]
+    for peer in peers:
+        peer.wait_for(event_is("published"), what=f"{peer.name} publishing")
+    home = tmp_path / "home"
+    home.mkdir()
+    write_asoundrc(home, capture={}, playback={"alo_speaker": home / "speaker.raw"})
+    config = device_config(
+        tmp_path / "device.toml",
+        tmp_path / "token",
+        audio={"source": "synthetic", "playback": True, "playback_device": "alo_speaker"},
+    )
+    config.write_text(
+        config.read_text().replace('channel = "1234"', 'channel = "1234"\nmax_participants = 2'),
+        encoding="utf-8",
+    )
+    device = rig.device(config, env={"HOME": str(home)})
+    device.wait_for(state_is("CONNECTED"), what="CONNECTED")
+    listed = device.wait_for(participants_are(lambda ps: len(ps) == 3), what="three listed")
+    assert listed["detail"]["participants"][0]["isCurrentUser"]
+    crowd = device.stderr.wait_line(lambda line: "alo.max_participants" in line, STEP)
+    assert crowd is not None, device.stderr.tail()
+    assert "ignoring the rest" in crowd
+
+    def subscribed() -> list[str]:
+        lines = device.stderr.lines
+        return [line for line in lines if "talk-back: subscribed to the audio" in line]
+
+    deadline = time.monotonic() + STEP
+    while len(subscribed()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # a wrong third subscription would show by now (each takes ~50 ms)
+
+    assert rig.janus is not None
+    rig.janus.signal(signal.SIGSTOP)  # a hung Janus: the socket stays open, nothing answers
+    started = time.monotonic()
+    device.signal(signal.SIGTERM)
+    code = device.wait(timeout=STEP)
+    took = time.monotonic() - started
+
+    assert len(subscribed()) == 2, subscribed()  # two voices of three: the cap
+    assert code == 0, device.stderr.tail()
+    assert took < 3.0, f"SIGTERM took {took:.2f} s against a hung Janus"
+    MEASURED["hung Janus"] = (
+        f"3 others in the room, max_participants 2: 2 listed and heard; SIGTERM with Janus "
+        f"SIGSTOPped: exit 0 after {took:.2f} s"
+    )

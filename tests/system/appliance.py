@@ -51,8 +51,18 @@ needs_root = pytest.mark.skipif(
 )
 
 
-def device_config(lab_url: str, *, broken: bool = False) -> str:
-    """The device's config.toml for the container: the example's shape, pointed at the lab."""
+#: The [video] table of the test device: the synthetic camera, small.
+SYNTHETIC_VIDEO = """source = "synthetic"
+width = 320
+height = 240
+fps = 15"""
+
+
+def device_config(lab_url: str, *, broken: bool = False, video: str = SYNTHETIC_VIDEO) -> str:
+    """The device's config.toml for the container: the example's shape, pointed at the lab.
+
+    ``video`` replaces the body of the ``[video]`` table (a camera that is not there ...).
+    """
     # No alo.token_file: under systemd the token is the credential alo-token.
     alo_channel = 'chanel = "front-door"' if broken else f'channel = "{CHANNEL}"'
     return f"""\
@@ -70,10 +80,7 @@ transport = "whip"
 host_addresses = ["127.0.0.1"]
 
 [video]
-source = "synthetic"
-width = 320
-height = 240
-fps = 15
+{video}
 
 [audio]
 source = "synthetic"

@@ -125,7 +125,7 @@ async def source(clock: SteppedClock) -> AsyncIterator[Callable[..., ClientCrede
     made: list[ClientCredentials] = []
 
     def make(endpoint: ScriptedEndpoint) -> ClientCredentials:
-        policy = ReconnectPolicy(ReconnectConfig(), lambda: 0.5)  # no jitter
+        policy = ReconnectPolicy(ReconnectConfig(), lambda: 0.0)  # each wait its whole window
         credentials = ClientCredentials(endpoint, clock, policy)
         made.append(credentials)
         return credentials
@@ -183,25 +183,25 @@ async def test_a_failing_endpoint_is_retried_with_backoff_and_a_warning_near_exp
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, "alo_edge.session.client_credentials")
-    endpoint = ScriptedEndpoint(clock, grant(1), *[down() for _ in range(9)], grant(2))
+    endpoint = ScriptedEndpoint(clock, grant(1), *[down() for _ in range(8)], grant(2))
     credentials = source(endpoint)
     await credentials.start()
     await credentials.bearer()
 
     await clock.advance(539)
-    # At once, then 1, 2, 4, 8, 16, 30 s later (the connection backoff, no jitter here).
-    assert endpoint.fetched_at == [0, 480, 480, 481, 483, 487, 495, 511]
+    # 1, 2, 4, 8, 16, 30 s apart: the connection backoff (each wait its whole window here).
+    assert endpoint.fetched_at == [0, 480, 481, 483, 487, 495, 511]
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert await credentials.bearer() == "token-1"  # still valid: the session is untouched
 
     await clock.advance(31)  # the retry at 541: 59 s of 600 left
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, warnings
-    assert "token renewal keeps failing (8 attempts)" in warnings[0]
+    assert "token renewal keeps failing (7 attempts)" in warnings[0]
     assert "the token expires at 2023-11-14T22:23:20+00:00" in warnings[0]
     assert "unreachable" in warnings[0]
     state = credentials.state()
-    assert (state.failures, state.renewals) == (8, 1)
+    assert (state.failures, state.renewals) == (7, 1)
     assert state.last_error is not None
     assert "unreachable" in state.last_error
 
@@ -278,7 +278,7 @@ async def session(
             config=config,
             transports={"whip": transport},
             clock=session_clock,
-            random_source=lambda: 0.5,
+            random_source=lambda: 0.0,
         )
         videos.append(video)
         return video, session_clock
@@ -361,7 +361,8 @@ async def test_a_bad_endpoint_answer_is_an_error_naming_the_field_and_is_retried
     assert recorder.timeline == [ACQ, ERROR, "onDisconnect(ERROR)", PENDING, *UP]
     message = recorder.of_state(ERROR)[0]["message"]
     assert "'expires_in' is 0; expected a positive number" in message
-    assert recorder.countdown == [(0, 1)]  # retried at once, like any failed attempt
+    # Retried like any failed attempt: within the first backoff window (1 s).
+    assert recorder.countdown == [(1, 1)]
     assert [access.token for access in transport.opened] == ["token-1"]
 
 
@@ -413,7 +414,7 @@ async def test_a_401_with_a_token_file_that_still_holds_the_token_waits_at_the_c
         config=config,
         transports={"whip": transport},
         clock=session_clock,
-        random_source=lambda: 0.5,
+        random_source=lambda: 0.0,
     )
     recorder = StateRecorder(video)
     try:

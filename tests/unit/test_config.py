@@ -47,7 +47,7 @@ def test_shipped_example_configs_load(path: Path) -> None:
 def test_minimal_config_gets_the_documented_defaults() -> None:
     config = config_from_dict(minimal())
     r = config.reconnect
-    assert (r.initial_delay, r.max_delay, r.multiplier, r.jitter) == (1.0, 30.0, 2.0, 0.2)
+    assert (r.initial_delay, r.max_delay, r.multiplier, r.jitter) == (1.0, 30.0, 2.0, 1.0)
     assert (r.stable_after, r.liveness_timeout) == (30.0, 8.0)
     assert config.alo.transport == "whip"
     assert config.alo.token_file is None

@@ -9,6 +9,8 @@ import pytest
 from alo_edge.panel.patterns import (
     AUTH_ERROR_COLOUR,
     AUTH_ERROR_PATTERN,
+    DEVICE_MISSING_COLOUR,
+    DEVICE_MISSING_PATTERN,
     STATE_COLOURS,
     STATUS_PATTERNS,
     LedPattern,
@@ -62,14 +64,24 @@ def test_auth_failure_is_a_double_blink_every_two_seconds_while_waiting() -> Non
     assert status_pattern(S.CONNECTED, auth_failed=True).name == "on"
 
 
+def test_a_missing_camera_shows_a_triple_blink_in_cyan_while_the_session_waits() -> None:
+    for state in (S.ERROR, S.RECONNECT_PENDING):
+        assert status_pattern(state, device_missing=True) is DEVICE_MISSING_PATTERN
+        assert state_colour(state, device_missing=True) is DEVICE_MISSING_COLOUR
+    assert DEVICE_MISSING_PATTERN.name == "triple blink every 2 s"
+    assert (DEVICE_MISSING_PATTERN.period, DEVICE_MISSING_PATTERN.pulses) == (2.0, 3)
+    assert DEVICE_MISSING_COLOUR.rgb == (0.0, 1.0, 1.0)
+    assert status_pattern(S.ACQUIRING_ACCESS, device_missing=True).name == "blink 2 Hz"
+
+
 def test_patterns_are_told_apart_by_rhythm_alone() -> None:
-    patterns = {*STATUS_PATTERNS.values(), AUTH_ERROR_PATTERN}
+    patterns = {*STATUS_PATTERNS.values(), AUTH_ERROR_PATTERN, DEVICE_MISSING_PATTERN}
     rhythms = {(p.frequency, p.duty, p.pulses, p.steady and p.duty) for p in patterns}
     assert len(rhythms) == len(patterns)
 
 
 def test_blinks_start_lit_so_a_change_is_visible_at_once() -> None:
-    for pattern in (*STATUS_PATTERNS.values(), AUTH_ERROR_PATTERN):
+    for pattern in (*STATUS_PATTERNS.values(), AUTH_ERROR_PATTERN, DEVICE_MISSING_PATTERN):
         if not pattern.steady:
             assert pattern.level_at(0.0)[0] is True, pattern.name
 

@@ -9,7 +9,8 @@ from alo_edge.session.backoff import ReconnectPolicy
 from alo_edge.session.renewal import HeldToken, RenewalPlan
 
 NOW = 1_700_000_000.0
-NO_JITTER = 0.5
+#: random() = 0: each wait is its whole backoff window (the policy draws downwards from it).
+NO_JITTER = 0.0
 
 
 def plan(random_value: float = NO_JITTER) -> RenewalPlan:
@@ -45,7 +46,7 @@ def test_a_failing_endpoint_is_retried_as_a_connection_attempt_is() -> None:
 
     delays = [renewal.failed(NOW + 480) for _ in range(8)]
 
-    assert delays == [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
     assert renewal.failures == 8
     assert renewal.next_fetch_at(held, NOW + 480) == NOW + 480 + 30.0
 
@@ -63,8 +64,9 @@ def test_jitter_spreads_the_retries() -> None:
     for renewal in (low, high):
         renewal.failed(NOW)
 
-    assert low.failed(NOW) == pytest.approx(0.8)
-    assert high.failed(NOW) == pytest.approx(1.2, rel=1e-5)
+    # Full jitter: the second wait falls anywhere in its 2 s window.
+    assert low.failed(NOW) == pytest.approx(2.0)
+    assert high.failed(NOW) == pytest.approx(0.0, abs=1e-5)
 
 
 def test_a_success_starts_the_backoff_again_and_goes_back_to_the_renewal_time() -> None:
@@ -75,7 +77,7 @@ def test_a_success_starts_the_backoff_again_and_goes_back_to_the_renewal_time() 
 
     assert renewal.failures == 0
     assert renewal.next_fetch_at(token(600.0, NOW + 100), NOW + 100) == NOW + 100 + 480.0
-    assert renewal.failed(NOW + 200) == 0.0
+    assert renewal.failed(NOW + 200) == 1.0
 
 
 def test_a_warning_only_when_expiry_is_near_and_renewal_keeps_failing() -> None:

@@ -331,7 +331,7 @@ class Bench:
             mark = log.mark()
             cut = time.monotonic()
             await lab.stop()
-            # Wait for a real backoff wait (not the immediate first retry) and its dark phase.
+            # Wait for a backoff wait of a second or more and its dark phase.
             pending = await log.wait_for(
                 lambda k, d: (
                     k == "onConnectionChange"

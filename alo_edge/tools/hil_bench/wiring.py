@@ -133,8 +133,8 @@ def bench_config(
         token_file,
         channel=CHANNEL,
         device={"user_id": BENCH_USER, "name": "HIL bench", "device_id": "hil-bench-01"},
-        # A fixed 2 s wait (no jitter) after the immediate first retry, so the
-        # RECONNECT_PENDING pattern shows long enough to be seen on the sense pin.
+        # A fixed 2 s wait (no jitter) before every retry, so the RECONNECT_PENDING
+        # pattern shows long enough to be seen on the sense pin.
         reconnect={"initial_delay": 2.0, "max_delay": 2.0, "jitter": 0.0},
         video={"source": "synthetic", "width": 320, "height": 240, "fps": 30},
         audio={"source": "synthetic"},

@@ -10,8 +10,12 @@ One attempt (:meth:`JanusTransport.open`) is:
 3. while connected: the room's publisher events folded into :class:`~.room.Room`
    and reported as participants, and one talk-back subscription per remote voice
    (:class:`~.talkback.TalkbackSubscriptions`);
-4. on close: ``leave``, ``detach`` every handle, ``destroy`` the session, each step
-   bounded, so a dead server costs at most a couple of seconds.
+4. on close: ``leave`` and ``detach`` of every handle at the same time, then
+   ``destroy``, all within one deadline (CLOSE_DEADLINE), so even a Janus that stopped
+   answering cannot hold a SIGTERM past systemd's TimeoutStopSec.
+
+A room holds at most ``max_participants`` others (tracked, and heard through talk-back);
+the rest are ignored, with one log line per connection.
 
 The link is declared lost (and the supervisor reconnects) when the Janus session is
 lost, Janus hangs up the publisher, or, as for WHIP, RTCP receiver reports stop or
@@ -34,10 +38,12 @@ from alo_edge.errors import AuthError, SignallingError, TransportError
 from alo_edge.media.passthrough import request_keyframe
 from alo_edge.transport.base import Access, OutboundStats, PublishedTracks, ReportTarget
 from alo_edge.transport.ice import rtc_configuration_from_dicts
-from alo_edge.transport.janus.room import Room
+from alo_edge.transport.janus.room import MAX_PARTICIPANTS, Room
 from alo_edge.transport.janus.session import (
+    CLOSE_DEADLINE,
     CLOSE_STEP_TIMEOUT,
     CONNECT_TIMEOUT,
+    SOCKET_CLOSE_RESERVE,
     JanusHandle,
     JanusSession,
     positive_id,
@@ -69,6 +75,7 @@ class JanusConnection:
         talkback_from: Sequence[str],
         liveness_timeout: float,
         clock: Callable[[], float],
+        max_participants: int = MAX_PARTICIPANTS,
     ) -> None:
         self.session = session
         self.room = room
@@ -81,7 +88,7 @@ class JanusConnection:
         self._publisher: JanusHandle | None = None
         self._media: PublishingPeer | None = None
         self._sending: set[str] = set()
-        self._room = Room()
+        self._room = Room(max_participants)
         self._talkback = TalkbackSubscriptions(
             session,
             room=room,
@@ -89,7 +96,9 @@ class JanusConnection:
             listener=listener,
             enabled=talkback,
             wanted=frozenset(talkback_from),
+            max_voices=max_participants,
         )
+        self._crowd_logged = False
         self._in_room = False
         self._close_task: asyncio.Task[None] | None = None
 
@@ -107,6 +116,7 @@ class JanusConnection:
             raise SignallingError(f"Janus answered 'join' with {joined.get('videoroom')!r}")
         self._talkback.private_id = positive_id(joined.get("private_id"))
         self._room.joined(own_id, joined)
+        self._log_crowd()
 
         self._media = PublishingPeer(self._configuration, self._liveness_timeout, self._clock)
         # The publisher's connection only sends: talk-back arrives on subscriber connections.
@@ -175,6 +185,7 @@ class JanusConnection:
             self.session.lose(f"Janus destroyed room {self.room}")
             return
         change = self._room.apply(data)
+        self._log_crowd()
         if not change.changed or not self._in_room:
             return  # before the room is entered, _enter_room reports the state it finds
         for participant in change.stream_changes:
@@ -182,6 +193,16 @@ class JanusConnection:
         for remote_id in change.touched:
             self._talkback.update(remote_id, self._room.remotes.get(remote_id))
         self._report_participants()
+
+    def _log_crowd(self) -> None:
+        if self._room.ignored and not self._crowd_logged:
+            self._crowd_logged = True
+            logger.warning(
+                "Janus room %s has more than %d other participants (alo.max_participants): "
+                "ignoring the rest",
+                self.room,
+                self._room.max_remotes,
+            )
 
     def participants(self) -> list[Participant]:
         """This device first, then the others in the order they appeared."""
@@ -247,20 +268,34 @@ class JanusConnection:
         await asyncio.shield(self._close_task)
 
     async def _close(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_DEADLINE
         was_in_room, self._in_room = self._in_room, False
-        await self._talkback.close()
-        if self._publisher is not None and not self.session.lost:
+        # The goodbyes go out together, each bounded by what is left before the socket
+        # must close: a hung Janus costs the deadline once, not once per handle.
+        goodbyes = min(deadline - SOCKET_CLOSE_RESERVE - loop.time(), CLOSE_STEP_TIMEOUT)
+        await asyncio.gather(self._talkback.close(goodbyes), self._leave(deadline))
+        try:
+            await self.session.close(within=deadline - loop.time())
+        finally:
+            if self._media is not None:
+                await self._media.close()
+            if was_in_room:
+                self._listener.participants_changed([])
+
+    async def _leave(self, deadline: float) -> None:
+        """``leave`` the room, then detach the publisher handle, before ``deadline``."""
+        publisher = self._publisher
+        if publisher is None:
+            return
+        loop = asyncio.get_running_loop()
+        left = deadline - SOCKET_CLOSE_RESERVE - loop.time()
+        if not self.session.lost and left > 0:
             with contextlib.suppress(TransportError, AuthError):
-                await self._publisher.message(
-                    {"request": "leave"}, what="leave", within=CLOSE_STEP_TIMEOUT
+                await publisher.message(
+                    {"request": "leave"}, what="leave", within=min(left, CLOSE_STEP_TIMEOUT)
                 )
-        if self._publisher is not None:
-            await self._publisher.detach()
-        await self.session.close()
-        if self._media is not None:
-            await self._media.close()
-        if was_in_room:
-            self._listener.participants_changed([])
+        await publisher.detach(within=deadline - SOCKET_CLOSE_RESERVE - loop.time())
 
 
 class JanusTransport:
@@ -280,6 +315,7 @@ class JanusTransport:
         ice_servers: Sequence[dict[str, Any]] = (),
         talkback: bool = False,
         talkback_from: Sequence[str] = (),
+        max_participants: int = MAX_PARTICIPANTS,
         liveness_timeout: float = 8.0,
         connect_timeout: float = CONNECT_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
@@ -290,6 +326,7 @@ class JanusTransport:
         self._ice_servers = list(ice_servers)
         self._talkback = talkback
         self._talkback_from = tuple(talkback_from)
+        self._max_participants = max_participants
         self._liveness_timeout = liveness_timeout
         self._connect_timeout = connect_timeout
         self._clock = clock
@@ -326,6 +363,7 @@ class JanusTransport:
             talkback_from=self._talkback_from,
             liveness_timeout=self._liveness_timeout,
             clock=self._clock,
+            max_participants=self._max_participants,
         )
         try:
             await connection.publish(tracks, self._connect_timeout)

@@ -4,6 +4,10 @@ Janus tells a publisher about the others in its ``join`` answer and then in even
 (``publishers``, ``joining``, ``unpublished``, ``leaving``, ``kicked``). :class:`Room`
 folds those into :class:`RemotePublisher` records and says, per event, what changed
 for the SDK's ``onPublishedStreamChange`` and for talk-back. No I/O, no clock.
+
+The room holds at most ``max_remotes`` others: a participant announced when it is full
+is ignored (and counted in :attr:`Room.ignored`), so a crowded or hostile room costs a
+small device a bounded amount of memory and, through talk-back, of peer connections.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from typing import Any
 
 from alo_edge.transport.janus.session import positive_id
 from alo_edge.transport.room import Participant
+
+#: Other participants a device tracks by default (``alo.max_participants``).
+MAX_PARTICIPANTS = 16
 
 
 def listed(data: dict[str, Any], key: str) -> list[Any]:
@@ -90,9 +97,12 @@ def _publishing(participant: Participant) -> tuple[bool, bool]:
 class Room:
     """The other participants of one VideoRoom, from the join answer and the room's events."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_remotes: int = MAX_PARTICIPANTS) -> None:
         self.own_id: int | None = None
+        self.max_remotes = max_remotes
         self.remotes: dict[int, RemotePublisher] = {}
+        #: Announcements of other participants ignored because the room was full.
+        self.ignored = 0
         #: True when the room reports passive attendees (``notify_joining``): a participant
         #: who unpublishes then stays listed until it leaves.
         self.attendees_reported = False
@@ -104,7 +114,7 @@ class Room:
         for entry in [*listed(answer, "publishers"), *listed(answer, "attendees")]:
             remote = RemotePublisher.from_janus(entry)
             if remote is not None and remote.id != own_id:
-                self.remotes[remote.id] = remote
+                self._track(remote)
 
     def apply(self, data: dict[str, Any]) -> RoomChange:
         """Fold one VideoRoom event into the room; say what changed."""
@@ -113,13 +123,15 @@ class Room:
             remote = RemotePublisher.from_janus(entry)
             if remote is None or remote.id == self.own_id:
                 continue
-            known = self.remotes.setdefault(remote.id, remote)
+            known = self._track(remote)
+            if known is None:
+                continue
             known.display = remote.display or known.display
             known.audio_mid, known.video = remote.audio_mid, remote.video
         # A passive attendee (rooms with notify_joining): listed, publishing nothing yet.
         joining = RemotePublisher.from_janus(data.get("joining"))
         if joining is not None and joining.id != self.own_id:
-            self.remotes.setdefault(joining.id, joining)
+            self._track(joining)
         unpublished = positive_id(data.get("unpublished"))
         if unpublished is not None and unpublished in self.remotes:
             remote = self.remotes[unpublished]
@@ -146,6 +158,17 @@ class Room:
             if new is not None and flags_changed and (old is not None or new.stream_id):
                 changes.append(new)
         return RoomChange(True, changes, frozenset(before.keys() | after.keys()))
+
+    def _track(self, remote: RemotePublisher) -> RemotePublisher | None:
+        """The record for ``remote``: the known one, a new one, or None when the room is full."""
+        known = self.remotes.get(remote.id)
+        if known is not None:
+            return known
+        if len(self.remotes) >= self.max_remotes:
+            self.ignored += 1
+            return None
+        self.remotes[remote.id] = remote
+        return remote
 
     def others(self) -> list[Participant]:
         """The other participants, in the order they appeared."""

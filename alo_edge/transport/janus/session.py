@@ -43,6 +43,11 @@ KEEPALIVE_MAX_INTERVAL = 25.0
 KEEPALIVE_MIN_INTERVAL = 1.0
 #: Each step of leaving (leave, detach, destroy, closing the socket) gets this long.
 CLOSE_STEP_TIMEOUT = 2.0
+#: Leaving as a whole (leave, every detach in parallel, destroy, the socket) ends within
+#: this, even when Janus stops answering: systemd's TimeoutStopSec (5 s) must hold.
+CLOSE_DEADLINE = 2.0
+#: Of the deadline, this much is kept for closing the socket after the goodbyes.
+SOCKET_CLOSE_RESERVE = 0.5
 #: Janus core refusals of the token or API secret (403, 405) and the VideoRoom's
 #: "unauthorized" (433, a room pin or secret): a credentials problem, not the network.
 AUTH_ERROR_CODES = frozenset({403, 405, 433})
@@ -329,25 +334,30 @@ class JanusSession:
 
     # --- closing -----------------------------------------------------------------------
 
-    async def close(self) -> None:
+    async def close(self, within: float = CLOSE_DEADLINE) -> None:
         """Destroy the session (when Janus can still hear it), stop both tasks, close the socket.
 
-        Idempotent, bounded (a few CLOSE_STEP_TIMEOUTs at most), never raises.
+        Idempotent, never raises, and done within ``within`` seconds (at least
+        SOCKET_CLOSE_RESERVE): a Janus that stopped answering gets no more than that.
         """
         if self._close_task is None:
-            self._close_task = asyncio.ensure_future(self._close())
+            self._close_task = asyncio.ensure_future(self._close(within))
         await asyncio.shield(self._close_task)
 
-    async def _close(self) -> None:
+    async def _close(self, within: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(within, SOCKET_CLOSE_RESERVE)
         if self._keepalive is not None:
             self._keepalive.cancel()
             await asyncio.gather(self._keepalive, return_exceptions=True)
-        if self.session_id is not None and not self.lost:
+        goodbye = min(deadline - SOCKET_CLOSE_RESERVE - loop.time(), CLOSE_STEP_TIMEOUT)
+        if self.session_id is not None and not self.lost and goodbye > 0:
             with contextlib.suppress(TransportError, AuthError):
-                await self.request({"janus": "destroy"}, what="destroy", within=CLOSE_STEP_TIMEOUT)
+                await self.request({"janus": "destroy"}, what="destroy", within=goodbye)
         self.lose("the session was closed", expected=True)
         try:
-            async with asyncio.timeout(CLOSE_STEP_TIMEOUT):
+            # Cancelled at the deadline, aiohttp drops the connection without the handshake.
+            async with asyncio.timeout(max(deadline - loop.time(), 0.05)):
                 await self._ws.close()
         except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             logger.info("Janus WebSocket did not close cleanly: %r", exc)
@@ -389,15 +399,15 @@ class JanusHandle:
         answer = reply.get("jsep")
         return data, answer if isinstance(answer, dict) else None
 
-    async def detach(self) -> None:
-        """Detach the handle (best effort, bounded); its events stop at once."""
+    async def detach(self, within: float = CLOSE_STEP_TIMEOUT) -> None:
+        """Detach the handle (best effort, at most ``within`` s); its events stop at once."""
         if self._detached:
             return
         self._detached = True
         self.session.forget(self.id)
-        if self.session.lost:
+        if self.session.lost or within <= 0:
             return
         with contextlib.suppress(TransportError, AuthError):
             await self.session.request(
-                {"janus": "detach"}, handle_id=self.id, what="detach", within=CLOSE_STEP_TIMEOUT
+                {"janus": "detach"}, handle_id=self.id, what="detach", within=within
             )

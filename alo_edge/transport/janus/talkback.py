@@ -4,7 +4,10 @@ Each remote publisher whose audio is wanted gets a :class:`_Subscription`: a
 subscriber handle on the same Janus session (joined with the publisher's
 ``private_id``), its own RTCPeerConnection answering Janus's offer, and the audio
 track that arrives on it, handed to the room listener as that participant's voice.
-A subscription failing costs only that voice, never the publication.
+A subscription failing costs only that voice, never the publication. At most
+``max_voices`` are subscribed at once (one log line when a voice is left out), and
+closing detaches every handle at the same time, so leaving a room of sixteen voices
+takes one round trip, not sixteen.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from alo_edge.errors import AuthError, SignallingError, TransportError
-from alo_edge.transport.janus.room import RemotePublisher
+from alo_edge.transport.janus.room import MAX_PARTICIPANTS, RemotePublisher
 from alo_edge.transport.janus.session import (
+    CLOSE_STEP_TIMEOUT,
     TRANSACTION_TIMEOUT,
     JanusHandle,
     JanusSession,
@@ -46,7 +50,8 @@ class TalkbackSubscriptions:
     """The talk-back subscriptions of one publisher in ``room``; owns one task per voice.
 
     ``wanted`` names the participants to hear (display names or ids; empty: everyone);
-    with ``enabled`` false nothing is subscribed. :meth:`close` ends them all.
+    with ``enabled`` false nothing is subscribed; at most ``max_voices`` at once.
+    :meth:`close` ends them all.
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class TalkbackSubscriptions:
         listener: RoomListener,
         enabled: bool,
         wanted: frozenset[str],
+        max_voices: int = MAX_PARTICIPANTS,
     ) -> None:
         self._session = session
         self._room = room
@@ -65,6 +71,9 @@ class TalkbackSubscriptions:
         self._listener = listener
         self._enabled = enabled
         self._wanted = wanted
+        self._max_voices = max_voices
+        #: Voices left out because ``max_voices`` were subscribed (logged the first time).
+        self.left_out = 0
         self._subscriptions: dict[int, _Subscription] = {}
         #: Tasks releasing subscriptions that ended while connected (awaited by close()).
         self._ending: set[asyncio.Task[None]] = set()
@@ -85,6 +94,16 @@ class TalkbackSubscriptions:
             self._end(remote_id, current)
             current = None
         if want is not None and current is None:
+            if len(self._subscriptions) >= self._max_voices:
+                self.left_out += 1
+                if self.left_out == 1:
+                    logger.warning(
+                        "talk-back: %d voices subscribed, the most alo.max_participants "
+                        "allows; not subscribing to participant %s or any more",
+                        len(self._subscriptions),
+                        remote_id,
+                    )
+                return
             subscription = _Subscription(want)
             self._subscriptions[remote_id] = subscription
             subscription.task = asyncio.create_task(
@@ -155,24 +174,37 @@ class TalkbackSubscriptions:
         self._ending.add(subscription.task)
         subscription.task.add_done_callback(self._ending.discard)
 
-    async def _release(self, feed: int, subscription: _Subscription) -> None:
+    async def _release(
+        self, feed: int, subscription: _Subscription, within: float = CLOSE_STEP_TIMEOUT
+    ) -> None:
         if subscription.track is not None:
             self._listener.remote_audio(str(feed), None)
-        if subscription.handle is not None:
-            await subscription.handle.detach()
-        if subscription.pc is not None:
-            await subscription.pc.close()
+        try:
+            if subscription.handle is not None:
+                await subscription.handle.detach(within)
+        finally:
+            # Local, and never skipped: even when Janus did not answer (or the wait for
+            # it was cancelled), the peer connection's sockets and tasks are released.
+            if subscription.pc is not None:
+                await subscription.pc.close()
 
-    async def close(self) -> None:
-        """End every subscription (each release is bounded) and wait for those ending."""
+    async def close(self, within: float = CLOSE_STEP_TIMEOUT) -> None:
+        """End every subscription: each handle detached at the same time, within ``within``.
+
+        Subscriptions already ending finish alongside (each within CLOSE_STEP_TIMEOUT),
+        so the whole takes one bounded round trip plus the local closing, however many
+        voices there were.
+        """
         subscriptions, self._subscriptions = self._subscriptions, {}
         tasks = [s.task for s in subscriptions.values() if s.task is not None]
         for task in tasks:
             task.cancel()
-        # Subscriptions already ending finish their own (bounded) release.
-        await asyncio.gather(*tasks, *self._ending, return_exceptions=True)
-        for feed, subscription in subscriptions.items():
-            await self._release(feed, subscription)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(
+            *self._ending,
+            *(self._release(feed, s, within) for feed, s in subscriptions.items()),
+            return_exceptions=True,
+        )
 
 
 def _on_subscriber_event(feed: int, message: dict[str, Any]) -> None:

@@ -12,12 +12,17 @@ import numpy as np
 
 #: Every camera opened in this process, oldest first (tests inspect and stall them).
 CAMERAS: list[Picamera2] = []
+#: False: no camera on the connector (a loose ribbon, a camera not plugged in yet).
+ATTACHED = True
 
 
 class Picamera2:
     """One opened camera; ``start_recording`` runs its sensor + encoder thread."""
 
     def __init__(self, camera_num: int = 0) -> None:
+        if not ATTACHED:
+            # picamera2 looks the camera up in libcamera's list: with none, an IndexError.
+            raise IndexError("list index out of range")
         self.camera_num = camera_num
         self.size = (640, 480)
         self.fps = 30.0
