@@ -11,10 +11,11 @@ production service.
 
 from __future__ import annotations
 
+import errno
 import hmac
-import html
 import json
 import logging
+import os
 import re
 import secrets
 import time
@@ -24,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from alo_edge.errors import AloEdgeError
+from alo_edge.lab.index import index_page
 from alo_edge.lab.ingest import Channel, Channels, OfferError, check_offer
 from alo_edge.lab.tokens import (
     MIN_SECRET_BYTES,
@@ -75,6 +78,17 @@ class LabSettings:
             f"LabSettings(host={self.host!r}, port={self.port!r}, "
             f"host_addresses={self.host_addresses!r}, api_key=***, secret=***)"
         )
+
+
+class LabListenError(AloEdgeError, OSError):
+    """The lab cannot listen where it was asked (the port is taken, the address is not ours)."""
+
+    def __init__(self, host: str, port: int, error: OSError) -> None:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        taken = error.errno == errno.EADDRINUSE
+        busy = " (another lab, or another program, has it)" if taken else ""
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        super().__init__(f"the lab cannot listen on {where}: {reason.lower()}{busy}")
 
 
 class _HttpError(Exception):
@@ -216,7 +230,7 @@ async def _access(request: web.Request) -> web.Response:
 async def _whip_publish(request: web.Request) -> web.Response:
     """POST /whip/{channel}: take a WHIP offer, answer it, start ingesting."""
     state = request.app[_STATE]
-    _require_token(request, whip=True)
+    claims = _require_token(request, whip=True)
     name = _channel_name(request.match_info["channel"])
     if request.content_type != "application/sdp":
         raise _HttpError(415, "Content-Type must be application/sdp")
@@ -249,7 +263,7 @@ async def _whip_publish(request: web.Request) -> web.Response:
         # stop() already swept the channels; this session would outlive the lab.
         await session.close()
         raise _HttpError(503, "the lab is shutting down")
-    await channel.install(session)
+    await channel.install(session, user=claims["sub"])
     logger.info("channel %s: session %s started", name, session_id)
     events_url = f"{request.url.origin()}/api/channels/{name}/events"
     return web.Response(
@@ -277,6 +291,12 @@ async def _whip_delete(request: web.Request) -> web.Response:
     channel = _known_channel(request)
     session_id = request.match_info["session_id"]
     if not await channel.end_session(session_id):
+        taker = channel.replaced_by(session_id)
+        if taker is not None:
+            # The publisher learns why its session ended (the device says so in its error).
+            message = f"another device signed in as {taker} took this session"
+            body = {"error": message, "replacedBy": {"user": taker}}
+            return web.json_response(body, status=410)
         raise _HttpError(404, "no such session")
     channel.stats.deletes += 1
     logger.info("channel %s: session %s deleted by the publisher", channel.name, session_id)
@@ -370,33 +390,23 @@ async def _channels(request: web.Request) -> web.Response:
     )
 
 
-_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
-<title>alo-edge lab</title></head>
-<body><h1>alo-edge lab</h1>
-{body}
-<p><a href="/api/channels">/api/channels</a></p>
-</body></html>
-"""
-
-
 async def _index(request: web.Request) -> web.Response:
     """GET /: a plain, self-refreshing table of the channels."""
     reports = [(c.name, _channel_report(c)) for c in request.app[_STATE].channels]
-    if not reports:
-        body = "<p>No channel has been published to yet.</p>"
-    else:
-        columns = list(reports[0][1])
-        head = "".join(f"<th>{html.escape(column)}</th>" for column in ["channel", *columns])
-        rows = "".join(
-            "<tr>"
-            + f'<td><a href="/view/{html.escape(name)}">{html.escape(name)}</a></td>'
-            + "".join(f"<td>{html.escape(str(report[c]))}</td>" for c in columns)
-            + "</tr>"
-            for name, report in reports
-        )
-        body = f'<table border="1"><tr>{head}</tr>{rows}</table><p>Open a channel to watch it.</p>'
-    return web.Response(text=_PAGE.format(body=body), content_type="text/html")
+    return web.Response(text=index_page(reports), content_type="text/html")
+
+
+async def _whip_options(request: web.Request) -> web.Response:
+    """OPTIONS /whip/{channel}: the harmless request a WHIP endpoint answers.
+
+    Without a bearer (a browser's CORS preflight) it is 204; with one, the token is
+    checked as a publish would check it (401 when refused), and nothing is published:
+    ``alo-edge check`` asks this to prove the endpoint and the token.
+    """
+    _channel_name(request.match_info["channel"])
+    if "Authorization" in request.headers:
+        _require_token(request, whip=True)
+    return web.Response(status=204, headers={"Accept-Post": "application/sdp"})
 
 
 async def _close_sessions(app: web.Application) -> None:
@@ -415,6 +425,7 @@ def create_app(
     app.router.add_post("/v1/auth", _auth)
     app.router.add_post("/v1/video/access", _access)
     app.router.add_post("/whip/{channel}", _whip_publish)
+    app.router.add_route("OPTIONS", "/whip/{channel}", _whip_options)
     app.router.add_delete("/whip/{channel}/{session_id}", _whip_delete)
     app.router.add_get("/api/channels", _channels)
     app.router.add_post("/api/channels/{channel}/kick", _kick)
@@ -457,6 +468,9 @@ class LabServer:
         try:
             site = web.TCPSite(runner, self._settings.host, self._settings.port)
             await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise LabListenError(self._settings.host, self._settings.port, exc) from None
         except BaseException:
             await runner.cleanup()
             raise

@@ -87,13 +87,29 @@ def retry_after_seconds(headers: Mapping[str, str], now: datetime | None = None)
 
 
 def auth_error_for(status: int, body: bytes, *, what: str) -> AuthError:
-    """An AuthError for a 401/403, with the server's own reason when it gave one in JSON."""
-    reason = ""
+    """An AuthError for a 401/403, with the server's own reason when it gave one.
+
+    The reason is a JSON ``{"error": ...}``, or a short plain-text body: simple-whip-server
+    refuses a second publisher on a busy endpoint with 403 "Endpoint ID already in use",
+    which says more than any guess about the token could.
+    """
+    verb = "refused the token" if status == 401 else "denied access"
+    return AuthError(f"{what} {verb} (HTTP {status}){_server_reason(body)}")
+
+
+def _server_reason(body: bytes) -> str:
+    """``": <reason>"`` from a JSON ``{"error"}`` or one short printable line; else ``""``."""
     try:
         payload = json.loads(body)
-        if isinstance(payload, dict) and isinstance(payload.get("error"), str):
-            reason = ": " + payload["error"][:200]
     except (ValueError, UnicodeDecodeError):
-        pass
-    verb = "refused the token" if status == 401 else "denied access"
-    return AuthError(f"{what} {verb} (HTTP {status}){reason}")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return ""
+        text = " ".join(text.split())
+        # Not markup (an HTML error page), and never anything shaped like a bearer token.
+        markup_or_token = "<" in text or "eyJ" in text
+        plain = text and len(text) <= 200 and text.isprintable() and not markup_or_token
+        return f": {text}" if plain else ""
+    reason = payload.get("error") if isinstance(payload, dict) else None
+    return f": {reason[:200]}" if isinstance(reason, str) else ""

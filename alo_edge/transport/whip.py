@@ -12,6 +12,7 @@ the peer connection, its RTCP liveness watch and track replacement are
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -27,6 +28,7 @@ from alo_edge.media.passthrough import request_keyframe
 from alo_edge.transport.base import Access, PublishedTracks, ReportTarget
 from alo_edge.transport.http import (
     HTTP_TIMEOUT,
+    MAX_JSON_BYTES,
     MAX_SDP_BYTES,
     auth_error_for,
     bearer,
@@ -44,6 +46,8 @@ CONNECT_TIMEOUT = 10.0
 #: A lab (alo-edge's or any server that wants them) names its state-report URL so.
 EVENTS_REL = "urn:x-alo-edge:events"
 DELETE_TIMEOUT = aiohttp.ClientTimeout(total=2)
+#: The longest user id a takeover message quotes (what the server says is not trusted).
+MAX_USER_ID = 256
 _LINK_ICE_SERVER = re.compile(r"<([^>]+)>\s*;(.*?)(?:,(?=\s*<)|$)")
 
 
@@ -112,7 +116,14 @@ class WhipTransport:
             offer = await connection.create_offer(tracks, receive_talkback=True)
             answer = await self._post_offer(connection, access, offer, http)
             await connection.apply_answer(answer, sender="WHIP endpoint")
-            await connection.wait_connected(self._connect_timeout)
+            try:
+                await connection.wait_connected(self._connect_timeout)
+            except TransportError:
+                # Replaced before its media came up (the other device reconnects at once)?
+                taken_by = await connection.ask_why_ended()
+                if taken_by is not None:
+                    raise TransportError(taken_by) from None
+                raise
             # A passthrough source is mid-GOP: the new receiver must not wait for its IDR.
             request_keyframe(tracks.video)
         except BaseException:
@@ -190,6 +201,27 @@ class WhipConnection(PublishingPeer):
         """Where the device's state reports go, if the server named a URL."""
         return None if self.events_url is None else ReportTarget(self.events_url, self._token)
 
+    async def wait_lost(self) -> str:
+        """The reason the session ended; when the server closed it, the server's own reason.
+
+        WHIP has no way for a server to say why it ended a session, so the device asks
+        where it can: it DELETEs the resource at once (it would on close anyway), and a
+        server that replaced the session with another publisher's says so in the answer
+        (the lab: 410 naming the user who took over). Nobody else is asked, so the
+        device says "another device ... took this session" only when a server said it.
+        """
+        reason = await super().wait_lost()
+        if self.connection_state == "closed":
+            taken_by = await self.ask_why_ended()
+            if taken_by is not None:
+                return taken_by
+        return reason
+
+    async def ask_why_ended(self) -> str | None:
+        """DELETE the resource now; "another device ... took this session" when the answer
+        says another publisher replaced it, else None (then close() DELETEs nothing more)."""
+        return await self._delete_resource()
+
     async def close(self) -> None:
         """DELETE the WHIP resource and close the peer connection, once, even if cancelled."""
         if self._close_task is None:
@@ -197,16 +229,41 @@ class WhipConnection(PublishingPeer):
         await asyncio.shield(self._close_task)
 
     async def _close(self) -> None:
-        if self.resource_url is not None:
-            try:
-                async with self._http.delete(
-                    self.resource_url,
-                    headers=bearer(self._token),
-                    timeout=DELETE_TIMEOUT,
-                ) as response:
-                    if response.status >= 300 and response.status != 404:
-                        logger.warning("WHIP DELETE answered HTTP %s", response.status)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                # The server may be the thing that died; it will time the session out.
-                logger.info("WHIP DELETE not delivered: %s", exc or type(exc).__name__)
+        await self._delete_resource()
         await super().close()
+
+    async def _delete_resource(self) -> str | None:
+        """DELETE the resource (once); the takeover message when the answer carries one."""
+        url, self.resource_url = self.resource_url, None
+        if url is None:
+            return None
+        try:
+            async with self._http.delete(
+                url, headers=bearer(self._token), timeout=DELETE_TIMEOUT
+            ) as response:
+                body = await read_limited(response, MAX_JSON_BYTES, what="WHIP DELETE answer")
+                taken_by = takeover_message(response.status, body)
+                if taken_by is None and response.status >= 300 and response.status != 404:
+                    logger.warning("WHIP DELETE answered HTTP %s", response.status)
+                return taken_by
+        except (aiohttp.ClientError, TimeoutError, SignallingError) as exc:
+            # The server may be the thing that died; it will time the session out.
+            logger.info("WHIP DELETE not delivered: %s", exc or type(exc).__name__)
+            return None
+
+
+def takeover_message(status: int, body: bytes) -> str | None:
+    """ "another device signed in as USER took this session" when a DELETE's answer says the
+    server replaced this session with another publisher's: HTTP 410 with
+    ``{"replacedBy": {"user": USER}}`` (the lab's answer). None for anything else."""
+    if status != 410:
+        return None
+    try:
+        answer = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    replaced_by = answer.get("replacedBy") if isinstance(answer, dict) else None
+    user = replaced_by.get("user") if isinstance(replaced_by, dict) else None
+    if not isinstance(user, str) or not 0 < len(user) <= MAX_USER_ID or not user.isprintable():
+        return None
+    return f"another device signed in as {user} took this session"
