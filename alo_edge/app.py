@@ -135,8 +135,12 @@ def build_transports(config: Config, *, talkback: bool) -> dict[str, Transport]:
     }
 
 
-def build_video(config: Config) -> AloVideo:
-    """An AloVideo wired from ``config``: sources, speaker, transports, token, ICE policy."""
+def build_video(config: Config, *, speaker: AudioSink | None = None) -> AloVideo:
+    """An AloVideo wired from ``config``: sources, speaker, transports, token, ICE policy.
+
+    ``speaker`` is the talk-back sink to use instead of the ALSA one ``audio.playback``
+    opens (the demo's virtual speaker); with it, talk-back is offered.
+    """
     pin_host_addresses(config.network.host_addresses)
     user = VideoUser(config.device.user_id, config.device.name, config.device.device_id)
 
@@ -144,7 +148,7 @@ def build_video(config: Config) -> AloVideo:
         # Looked up on every attempt: a rotated token or credential heals the device.
         return read_token(token_path(config))
 
-    sink = build_audio_sink(config)
+    sink = build_audio_sink(config) if speaker is None else speaker
     return AloVideo(
         user,
         token_provider,
@@ -173,8 +177,10 @@ class Service:
         person: TextIO | None = None,
         notifier: Notifier | None = None,
         duration: float | None = None,
+        speaker: AudioSink | None = None,
     ) -> None:
         self.config = config
+        self._speaker = speaker
         self._config_path = config_path
         self._events = events
         self._person = person
@@ -254,7 +260,7 @@ class Service:
             return None
 
     async def _start_session(self, config: Config) -> tuple[AloVideo, list[SessionComponent]]:
-        video = build_video(config)
+        video = build_video(config, speaker=self._speaker)
         if self._person is not None:
             video.events.add_event_listener(
                 "onConnectionChange", lambda e: _print_line(self._person, status_line(e.detail))
