@@ -118,18 +118,36 @@ def lab(args: argparse.Namespace) -> int:
 
 
 def token(args: argparse.Namespace) -> int:
-    try:
-        api_key = args.api_key_file.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise AloEdgeError(
-            f"cannot read the lab API key {args.api_key_file}: {exc.strerror}"
-        ) from None
-    from alo_edge.lab.client import request_token  # only this command talks to a lab
+    from alo_edge.lab.client import LabClient, LabUnreachableError  # only this command
 
-    token = asyncio.run(request_token(args.lab, api_key, args.user, args.ttl))
+    async def fetch() -> str:
+        async with LabClient(args.lab) as lab:
+            # Pasted right after `alo-edge lab &`, the lab is still starting: wait for it.
+            try:
+                await lab.wait_until_answering(args.wait)
+            except LabUnreachableError:
+                raise AloEdgeError(
+                    f"no lab at {args.lab} (nothing answered within {args.wait:g} s): "
+                    "start `alo-edge lab` first"
+                ) from None
+            return await lab.request_token(_lab_api_key(args), args.user, args.ttl)
+
+    token = asyncio.run(fetch())
     if args.out is None:
         print(token)
     else:
         write_private_file(args.out, token + "\n")
         print(f"token for {args.user!r} written to {args.out}", file=sys.stderr)
     return ExitCode.OK
+
+
+def _lab_api_key(args: argparse.Namespace) -> str:
+    # Read once the lab answers: a lab creates its key when it first starts.
+    try:
+        return str(args.api_key_file.read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise AloEdgeError(
+            f"cannot read the lab API key {args.api_key_file}: {exc.strerror} (a lab started "
+            "with another --state-dir or HOME? `alo-edge lab` prints where its key is: "
+            "pass it with --api-key-file)"
+        ) from None
