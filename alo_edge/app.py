@@ -190,20 +190,24 @@ def build_video(
     config: Config,
     pipeline: MicPipeline | None = None,
     credentials: Credentials | None = None,
+    *,
+    speaker: AudioSink | None = None,
 ) -> AloVideo:
     """An AloVideo wired from ``config``: sources, speaker, transports, bearer, ICE policy.
 
     ``pipeline`` (from :func:`build_mic_pipeline`, which runs when it is not given) joins
     the microphone to the speaker's reference; ``credentials`` (from
     :func:`build_credentials`, likewise) is the bearer's source. The service hands the
-    same ones to :func:`build_components` for /status and the self-test.
+    same ones to :func:`build_components` for /status and the self-test. ``speaker`` is
+    the talk-back sink to use instead of the ALSA one ``audio.playback`` opens (the
+    demo's virtual speaker); with it, talk-back is offered.
     """
     if pipeline is None:
         pipeline = build_mic_pipeline(config)
     reference = pipeline.reference if pipeline is not None else None
     pin_host_addresses(config.network.host_addresses)
     user = VideoUser(config.device.user_id, config.device.name, config.device.device_id)
-    sink = build_audio_sink(config, reference)
+    sink = build_audio_sink(config, reference) if speaker is None else speaker
     return AloVideo(
         user,
         credentials or build_credentials(config),
@@ -232,8 +236,10 @@ class Service:
         person: TextIO | None = None,
         notifier: Notifier | None = None,
         duration: float | None = None,
+        speaker: AudioSink | None = None,
     ) -> None:
         self.config = config
+        self._speaker = speaker
         self._config_path = config_path
         self._events = events
         self._person = person
@@ -315,7 +321,7 @@ class Service:
     async def _start_session(self, config: Config) -> tuple[AloVideo, list[SessionComponent]]:
         pipeline = build_mic_pipeline(config)
         credentials = build_credentials(config)
-        video = build_video(config, pipeline, credentials)
+        video = build_video(config, pipeline, credentials, speaker=self._speaker)
         if self._person is not None:
             video.events.add_event_listener(
                 "onConnectionChange", lambda e: _print_line(self._person, status_line(e.detail))

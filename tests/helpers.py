@@ -216,12 +216,20 @@ def label(event: Event) -> str:
 class Proc:
     """A child process in its own process group, its stdout and stderr read in threads."""
 
-    def __init__(self, args: Sequence[str], *, name: str, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        name: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ):
         self.name = name
         self.args = list(args)
         self.started_at = time.time()
         self.popen = subprocess.Popen(
             self.args,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

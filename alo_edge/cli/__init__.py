@@ -24,7 +24,7 @@ from alo_edge.errors import AloEdgeError, ConfigError, ExitCode, HardwareError
 
 DESCRIPTION = (__doc__ or "").splitlines()[0]
 DEFAULT_LAB = "127.0.0.1:8080"
-DEFAULT_STATUS_URL = "http://127.0.0.1:8787"
+DEFAULT_STATUS_LISTEN = "127.0.0.1:8787"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,7 +92,14 @@ def _parser() -> argparse.ArgumentParser:
     token = commands.add_parser(
         "token", help="get a device token, or client credentials (--client), from a lab"
     )
-    token.add_argument("--lab", default=f"http://{DEFAULT_LAB}", metavar="URL")
+    token.add_argument("--lab", default=f"http://{DEFAULT_LAB}", type=_lab_url, metavar="URL")
+    token.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="wait up to S seconds for a lab that is starting (default 10)",
+    )
     token.add_argument("--api-key-file", type=Path, default=_default_lab_state() / "api_key")
     token.add_argument("--user", help="the user id the token is for (--client: it acts as)")
     token.add_argument(
@@ -110,13 +117,25 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("-c", "--config", required=True, type=Path)
     config.set_defaults(handler="inspection:config")
 
-    check = commands.add_parser("check", help="check the config and the GPIO pins it names")
+    check = commands.add_parser(
+        "check",
+        help="pre-flight: config, token, server, camera, microphone, speaker, GPIO pins",
+        description="One line per check, with the fix; exit 0 when the device would work, "
+        "69 when hardware fails, 78 when the config does, 1 for anything else.",
+    )
     check.add_argument("-c", "--config", required=True, type=Path)
+    check.add_argument("--json", action="store_true", help="print one JSON document")
+    check.add_argument("--only", metavar="NAMES", help="run only these checks (comma list)")
+    check.add_argument("--skip", metavar="NAMES", help="skip these checks (comma list)")
     check.set_defaults(handler="inspection:check")
 
     status = commands.add_parser("status", help="show a running device's state, for a person")
     status.add_argument(
-        "--url", default=DEFAULT_STATUS_URL, metavar="URL", help="its status.listen endpoint"
+        "--url",
+        default=DEFAULT_STATUS_LISTEN,
+        type=_status_url,
+        metavar="HOST:PORT|URL",
+        help=f"its status.listen (default {DEFAULT_STATUS_LISTEN}), or an http:// URL",
     )
     status.add_argument("--json", action="store_true", help="print GET /status as it came")
     status.set_defaults(handler="inspection:status")
@@ -128,6 +147,19 @@ def _parser() -> argparse.ArgumentParser:
     selftest.add_argument("--json", action="store_true", help="print the result as JSON")
     selftest.set_defaults(handler="selftest:selftest")
     return parser
+
+
+def _status_url(value: str) -> str:
+    # argparse types, imported only when parsed: --help never pays for the config package.
+    from alo_edge.cli.local_http import status_url
+
+    return status_url(value)
+
+
+def _lab_url(value: str) -> str:
+    from alo_edge.cli.local_http import lab_url
+
+    return lab_url(value)
 
 
 def _default_lab_state() -> Path:

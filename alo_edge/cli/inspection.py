@@ -1,26 +1,35 @@
 """The commands that look at a device: ``config``, ``status``, ``check``.
 
-None of them loads the WebRTC stack: an installer runs them on a Pi Zero.
+None of them loads the WebRTC stack or aiohttp before it needs to, and ``status`` not
+even the config package: an installer runs them on a Pi Zero. ``check`` loads the media
+stack only when it opens a camera or a microphone.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
+import sys
 from typing import Any
 
-from alo_edge.config import load_config, render_config
-from alo_edge.errors import AloEdgeError, ExitCode
-from alo_edge.preflight.basics import TokenCheck
+from alo_edge.errors import ConfigError, ExitCode
 
 # --- config ----------------------------------------------------------------------------
 
 
 def config(args: argparse.Namespace) -> int:
+    import os
+    import time
+
+    from alo_edge.config import load_config, render_config
+    from alo_edge.preflight.report import MARKS
+    from alo_edge.preflight.token import UNIT_CREDENTIAL_FILE, token_findings
+
     config = load_config(args.config)
     print(render_config(config), end="")
-    (token,) = asyncio.run(TokenCheck().run(config))
-    print(f"# token: {token.message}")
+    # The token check's verdicts, called directly: no event loop for a pure function.
+    for finding in token_findings(config, time.time(), os.environ, UNIT_CREDENTIAL_FILE):
+        print(f"# {MARKS[finding.verdict].strip()} {finding.line()}")
     return ExitCode.OK
 
 
@@ -28,34 +37,11 @@ def config(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    import json
+    from alo_edge.cli.local_http import get_status
 
-    url = args.url.rstrip("/")
-    url = url if url.endswith("/status") else f"{url}/status"
-    status = asyncio.run(_get_status(url))
+    status = get_status(args.url)
     print(json.dumps(status, indent=2) if args.json else describe_status(status))
     return ExitCode.OK
-
-
-async def _get_status(url: str) -> dict[str, Any]:
-    import aiohttp
-
-    try:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(url, timeout=aiohttp.ClientTimeout(total=5)) as response,
-        ):
-            if response.status != 200:
-                raise AloEdgeError(f"{url} answered HTTP {response.status}")
-            body = await response.json(content_type=None)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise AloEdgeError(
-            f"no status at {url} ({exc or type(exc).__name__}): is the service running, "
-            "and is status.listen set to this address?"
-        ) from None
-    if not isinstance(body, dict):
-        raise AloEdgeError(f"{url} did not answer with a JSON object")
-    return body
 
 
 def describe_status(status: dict[str, Any]) -> str:
@@ -142,10 +128,39 @@ def _duration(seconds: float) -> str:
 
 
 def check(args: argparse.Namespace) -> int:
-    from alo_edge.preflight import default_checks, run_checks
+    """The pre-flight: one line per finding (or ``--json``); the exit code says whether the
+    device would work (0; 69 hardware, 78 config, 1 anything else)."""
+    import asyncio
 
-    config = load_config(args.config)
-    print(f"config: {args.config} is valid")
-    for finding in asyncio.run(run_checks(config, default_checks())):
-        print(finding.line())
-    return ExitCode.OK
+    from alo_edge.config import load_config
+    from alo_edge.preflight import Finding, Verdict, default_checks, report, run_checks
+
+    checks = default_checks()
+    known = [check.name for check in checks]
+    only, skip = _names(args.only, known), _names(args.skip, known)
+    if only is None or skip is None:
+        names = ", ".join(known)
+        print(f"alo-edge check: --only/--skip take a comma list of: {names}", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        findings = [Finding("config", Verdict.FAIL, str(exc), exit_code=ExitCode.CONFIG)]
+    else:
+        findings = [Finding("config", Verdict.OK, f"{args.config} is valid")]
+        chosen = [c for c in checks if (not only or c.name in only) and c.name not in skip]
+        findings += asyncio.run(run_checks(config, chosen))
+    if args.json:
+        print(json.dumps(report.document(str(args.config), findings), indent=2))
+    else:
+        print("\n".join(report.lines(findings)))
+    summary = report.summary(findings)
+    if summary is not None:
+        print(summary, file=sys.stderr)
+    return report.exit_code(findings)
+
+
+def _names(raw: str | None, known: list[str]) -> set[str] | None:
+    """``--only``/``--skip``: a comma list of check names (None when one is unknown)."""
+    names = {name.strip() for name in (raw or "").split(",") if name.strip()} - {"config"}
+    return names if names <= set(known) else None

@@ -132,25 +132,32 @@ def lab(args: argparse.Namespace) -> int:
 def token(args: argparse.Namespace) -> int:
     if not args.user and not args.client:
         raise AloEdgeError("say who for: --user ID (a token) or --client ID (a client secret)")
-    try:
-        api_key = args.api_key_file.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise AloEdgeError(
-            f"cannot read the lab API key {args.api_key_file}: {exc.strerror}"
-        ) from None
-    from alo_edge.lab.client import issue_client, request_token  # only this command talks to a lab
+    from alo_edge.lab.client import LabClient, LabUnreachableError  # only this command
 
+    async def fetch() -> tuple[str, str | None]:
+        async with LabClient(args.lab) as lab:
+            # Pasted right after `alo-edge lab &`, the lab is still starting: wait for it.
+            try:
+                await lab.wait_until_answering(args.wait)
+            except LabUnreachableError:
+                raise AloEdgeError(
+                    f"no lab at {args.lab} (nothing answered within {args.wait:g} s): "
+                    "start `alo-edge lab` first"
+                ) from None
+            if args.client:
+                return await lab.issue_client(_lab_api_key(args), args.client, args.user)
+            return await lab.request_token(_lab_api_key(args), args.user, args.ttl), None
+
+    value, token_url = asyncio.run(fetch())
     if args.client:
-        secret, token_url = asyncio.run(issue_client(args.lab, api_key, args.client, args.user))
-        _write_secret(args.out, secret, f"client secret for {args.client!r}")
+        _write_secret(args.out, value, f"client secret for {args.client!r}")
         print(
             f"alo.token_url = {token_url!r}, alo.client_id = {args.client!r}; the secret is "
             "alo.client_secret_file or the systemd credential alo-client-secret",
             file=sys.stderr,
         )
-        return ExitCode.OK
-    token = asyncio.run(request_token(args.lab, api_key, args.user, args.ttl))
-    _write_secret(args.out, token, f"token for {args.user!r}")
+    else:
+        _write_secret(args.out, value, f"token for {args.user!r}")
     return ExitCode.OK
 
 
@@ -160,3 +167,15 @@ def _write_secret(out: Path | None, value: str, what: str) -> None:
     else:
         write_private_file(out, value + "\n")
         print(f"{what} written to {out}", file=sys.stderr)
+
+
+def _lab_api_key(args: argparse.Namespace) -> str:
+    # Read once the lab answers: a lab creates its key when it first starts.
+    try:
+        return str(args.api_key_file.read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise AloEdgeError(
+            f"cannot read the lab API key {args.api_key_file}: {exc.strerror} (a lab started "
+            "with another --state-dir or HOME? `alo-edge lab` prints where its key is: "
+            "pass it with --api-key-file)"
+        ) from None

@@ -104,9 +104,7 @@ class LabClient:
         body: dict[str, Any] = {"client": client_id}
         if user_id is not None:
             body["user"] = {"id": user_id}
-        status, answer = await self._call(
-            "POST", "/v1/clients", body=body, headers={"Authorization": f"Bearer {api_key}"}
-        )
+        status, answer = await self._call("POST", "/v1/clients", body=body, headers=bearer(api_key))
         secret = answer.get("client_secret") if isinstance(answer, dict) else None
         token_url = answer.get("token_url") if isinstance(answer, dict) else None
         if status != 200 or not isinstance(secret, str) or not isinstance(token_url, str):

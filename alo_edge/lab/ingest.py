@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -216,14 +216,29 @@ class IngestSession:
         self._on_connection_state(self, state)
 
 
+#: Replaced sessions remembered per channel, so their publisher can ask why they ended.
+MAX_REPLACED_SESSIONS = 32
+
+
 class Channel:
-    """A named channel: its stats, the one live ingest session, if any, and its viewers."""
+    """A named channel: its stats, the one live ingest session, if any, and its viewers.
+
+    A channel takes one publisher: a new one replaces the live session, as a server
+    does when a device reconnects before its old session timed out. The replaced
+    session's id is remembered with the user who took over, so its publisher, whose
+    DELETE comes after the lab closed it, learns why (see ``replaced_by``).
+    """
 
     def __init__(self, name: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.stats = ChannelStats(clock=clock)
         self.session: IngestSession | None = None
         self.live = LiveChannel(name)
+        self._replaced: OrderedDict[str, str] = OrderedDict()
+
+    def replaced_by(self, session_id: str) -> str | None:
+        """The user whose session replaced ``session_id``, if that is how it ended."""
+        return self._replaced.get(session_id)
 
     def new_session(self, session_id: str, configuration: RTCConfiguration) -> IngestSession:
         """A session that will report to this channel once it becomes the current one."""
@@ -241,13 +256,18 @@ class Channel:
         if session is self.session:
             self.live.push(kind, frame)
 
-    async def install(self, session: IngestSession) -> None:
-        """Make ``session`` (already answered) the channel's session, closing the older one."""
+    async def install(self, session: IngestSession, *, user: str) -> None:
+        """Make ``session`` (already answered, published by ``user``) the channel's session,
+        closing the older one."""
         older, self.session = self.session, session
         self.stats.sessions_total += 1
         self.stats.connected = session.connection_state == "connected"
         self.stats.talkback = session.talkback_negotiated
         if older is not None:
+            # Remembered before the close, which is what its publisher notices first.
+            self._replaced[older.session_id] = user
+            while len(self._replaced) > MAX_REPLACED_SESSIONS:
+                self._replaced.popitem(last=False)
             logger.info(
                 "channel %s: session %s replaces %s",
                 self.name,

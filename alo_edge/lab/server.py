@@ -11,10 +11,10 @@ production service.
 
 from __future__ import annotations
 
+import errno
 import hmac
-import html
-import json
 import logging
+import os
 import re
 import secrets
 import time
@@ -25,9 +25,18 @@ from typing import Any
 
 from aiohttp import web
 
+from alo_edge.errors import AloEdgeError
 from alo_edge.lab.expiry import SessionExpiry
+from alo_edge.lab.index import index_page
 from alo_edge.lab.ingest import Channel, Channels, OfferError, check_offer
 from alo_edge.lab.oauth import add_oauth_routes
+from alo_edge.lab.requests import (
+    HttpError,
+    bearer_of,
+    errors_as_json,
+    read_json_object,
+    read_limited,
+)
 from alo_edge.lab.tokens import (
     MIN_SECRET_BYTES,
     LabAuthError,
@@ -42,7 +51,6 @@ from alo_edge.transport.ice import pin_host_addresses, rtc_configuration
 logger = logging.getLogger(__name__)
 
 MAX_SDP_BYTES = 64 * 1024
-MAX_JSON_BYTES = 16 * 1024
 DEFAULT_TTL_MINUTES = 60.0
 MAX_TTL_MINUTES = 7 * 24 * 60.0
 _CHANNEL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -86,14 +94,15 @@ class LabSettings:
         )
 
 
-class _HttpError(Exception):
-    """Turned into a JSON ``{"error": message}`` response with ``status``."""
+class LabListenError(AloEdgeError, OSError):
+    """The lab cannot listen where it was asked (the port is taken, the address is not ours)."""
 
-    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
+    def __init__(self, host: str, port: int, error: OSError) -> None:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        taken = error.errno == errno.EADDRINUSE
+        busy = " (another lab, or another program, has it)" if taken else ""
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        super().__init__(f"the lab cannot listen on {where}: {reason.lower()}{busy}")
 
 
 @dataclass
@@ -108,97 +117,51 @@ class _LabState:
 _STATE = web.AppKey("alo_lab_state", _LabState)
 
 
-def _error_response(error: _HttpError) -> web.Response:
-    return web.json_response({"error": error.message}, status=error.status, headers=error.headers)
-
-
-@web.middleware
-async def _errors_as_json(
-    request: web.Request, handler: Callable[[web.Request], Any]
-) -> web.StreamResponse:
-    try:
-        response: web.StreamResponse = await handler(request)
-    except _HttpError as error:
-        logger.info("%s %s -> %d: %s", request.method, request.path, error.status, error.message)
-        return _error_response(error)
-    return response
-
-
-def _bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        return None
-    return credentials.strip()
-
-
 def _require_api_key(request: web.Request) -> None:
-    given = _bearer(request)
+    given = bearer_of(request)
     expected = request.app[_STATE].settings.api_key
     if given is None:
-        raise _HttpError(401, "missing API key: send 'Authorization: Bearer <api key>'")
+        raise HttpError(401, "missing API key: send 'Authorization: Bearer <api key>'")
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise _HttpError(401, "wrong API key")
+        raise HttpError(401, "wrong API key")
 
 
 def _require_token(request: web.Request, *, whip: bool = False) -> dict[str, Any]:
     state = request.app[_STATE]
     try:
-        return verify_token(state.settings.secret, _bearer(request), state.wall_clock())
+        return verify_token(state.settings.secret, bearer_of(request), state.wall_clock())
     except LabAuthError as error:
         headers = {"WWW-Authenticate": 'Bearer realm="alo-lab"'} if whip else None
-        raise _HttpError(401, str(error), headers=headers) from None
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise _HttpError(413, f"request body larger than {limit} bytes")
-    body = bytearray()
-    while chunk := await request.content.read(16 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise _HttpError(413, f"request body larger than {limit} bytes")
-    return bytes(body)
-
-
-async def _read_json_object(request: web.Request) -> dict[str, Any]:
-    raw = await _read_limited(request, MAX_JSON_BYTES)
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise _HttpError(400, f"body is not valid JSON: {error}") from None
-    if not isinstance(body, dict):
-        raise _HttpError(400, "body must be a JSON object")
-    return body
+        raise HttpError(401, str(error), headers=headers) from None
 
 
 def _user_id(body: dict[str, Any]) -> str:
     user = body.get("user")
     if not isinstance(user, dict):
-        raise _HttpError(400, "'user' must be an object with an 'id'")
+        raise HttpError(400, "'user' must be an object with an 'id'")
     user_id = user.get("id")
     if not isinstance(user_id, str) or not user_id or len(user_id) > _MAX_USER_ID:
-        raise _HttpError(400, f"'user.id' must be a string of 1-{_MAX_USER_ID} characters")
+        raise HttpError(400, f"'user.id' must be a string of 1-{_MAX_USER_ID} characters")
     return user_id
 
 
 def _ttl_minutes(body: dict[str, Any]) -> float:
     ttl = body.get("ttl", DEFAULT_TTL_MINUTES)
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl <= MAX_TTL_MINUTES:
-        raise _HttpError(400, f"'ttl' must be a number of minutes in (0, {MAX_TTL_MINUTES:g}]")
+        raise HttpError(400, f"'ttl' must be a number of minutes in (0, {MAX_TTL_MINUTES:g}]")
     return float(ttl)
 
 
 def _channel_name(name: object, *, field: str = "channel") -> str:
     if not isinstance(name, str) or not _CHANNEL_NAME.fullmatch(name):
-        raise _HttpError(400, f"'{field}' must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'")
+        raise HttpError(400, f"'{field}' must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'")
     return name
 
 
 async def _auth(request: web.Request) -> web.Response:
     """POST /v1/auth: mint a user token, as ALO's auth service does."""
     _require_api_key(request)
-    body = await _read_json_object(request)
+    body = await read_json_object(request)
     user_id = _user_id(body)
     ttl = _ttl_minutes(body)
     state = request.app[_STATE]
@@ -212,12 +175,12 @@ async def _auth(request: web.Request) -> web.Response:
 async def _access(request: web.Request) -> web.Response:
     """POST /v1/video/access: tell a device where and how to publish."""
     claims = _require_token(request)
-    body = await _read_json_object(request)
+    body = await read_json_object(request)
     user_id = _user_id(body)
     channel = _channel_name(body.get("channel"))
     if user_id != claims["sub"]:
-        raise _HttpError(403, "'user.id' does not match the user the token was issued for")
-    token = _bearer(request)
+        raise HttpError(403, "'user.id' does not match the user the token was issued for")
+    token = bearer_of(request)
     url = f"{request.url.origin()}/whip/{channel}"
     logger.info("access granted to user %s for channel %s", user_id, channel)
     return web.json_response({"transport": "whip", "url": url, "token": token, "iceServers": []})
@@ -229,21 +192,21 @@ async def _whip_publish(request: web.Request) -> web.Response:
     claims = _require_token(request, whip=True)
     name = _channel_name(request.match_info["channel"])
     if request.content_type != "application/sdp":
-        raise _HttpError(415, "Content-Type must be application/sdp")
-    raw = await _read_limited(request, MAX_SDP_BYTES)
+        raise HttpError(415, "Content-Type must be application/sdp")
+    raw = await read_limited(request, MAX_SDP_BYTES)
     try:
         offer = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise _HttpError(400, "SDP offer is not UTF-8 text") from None
+        raise HttpError(400, "SDP offer is not UTF-8 text") from None
     if state.closing:
-        raise _HttpError(503, "the lab is shutting down")
+        raise HttpError(503, "the lab is shutting down")
     channel = state.channels.get_or_create(name)
     try:
         # Checked before a peer connection exists, so junk never costs one.
         check_offer(offer)
     except OfferError as error:
         channel.stats.last_error = str(error)
-        raise _HttpError(400, str(error)) from None
+        raise HttpError(400, str(error)) from None
     session_id = secrets.token_hex(16)
     session = channel.new_session(session_id, rtc_configuration([]))
     try:
@@ -251,15 +214,15 @@ async def _whip_publish(request: web.Request) -> web.Response:
     except OfferError as error:
         await session.close()
         channel.stats.last_error = str(error)
-        raise _HttpError(400, str(error)) from None
+        raise HttpError(400, str(error)) from None
     except BaseException:
         await session.close()
         raise
     if state.closing:
         # stop() already swept the channels; this session would outlive the lab.
         await session.close()
-        raise _HttpError(503, "the lab is shutting down")
-    await channel.install(session)
+        raise HttpError(503, "the lab is shutting down")
+    await channel.install(session, user=claims["sub"])
     if state.expiry is not None:
         state.expiry.watch(channel, session_id, float(claims["exp"]))
     logger.info("channel %s: session %s started", name, session_id)
@@ -279,7 +242,7 @@ def _known_channel(request: web.Request) -> Channel:
     name = _channel_name(request.match_info["channel"])
     channel = request.app[_STATE].channels.get(name)
     if channel is None:
-        raise _HttpError(404, f"no channel {name!r}")
+        raise HttpError(404, f"no channel {name!r}")
     return channel
 
 
@@ -289,7 +252,13 @@ async def _whip_delete(request: web.Request) -> web.Response:
     channel = _known_channel(request)
     session_id = request.match_info["session_id"]
     if not await channel.end_session(session_id):
-        raise _HttpError(404, "no such session")
+        taker = channel.replaced_by(session_id)
+        if taker is not None:
+            # The publisher learns why its session ended (the device says so in its error).
+            message = f"another device signed in as {taker} took this session"
+            body = {"error": message, "replacedBy": {"user": taker}}
+            return web.json_response(body, status=410)
+        raise HttpError(404, "no such session")
     channel.stats.deletes += 1
     logger.info("channel %s: session %s deleted by the publisher", channel.name, session_id)
     return web.json_response({"deleted": session_id})
@@ -301,7 +270,7 @@ async def _kick(request: web.Request) -> web.Response:
     channel = _known_channel(request)
     session = channel.session
     if session is None or not session.live:
-        raise _HttpError(404, f"no live session on channel {channel.name!r}")
+        raise HttpError(404, f"no live session on channel {channel.name!r}")
     await channel.end_session(session.session_id)
     logger.info("channel %s: session %s kicked", channel.name, session.session_id)
     return web.json_response({"kicked": session.session_id})
@@ -341,12 +310,12 @@ _STATES = {state.value for state in ConnectionState}
 
 def _reported_event(raw: object, where: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
-        raise _HttpError(400, f"'{where}' must be an object")
+        raise HttpError(400, f"'{where}' must be an object")
     ts, state = raw.get("ts"), raw.get("state")
     if isinstance(ts, bool) or not isinstance(ts, int | float):
-        raise _HttpError(400, f"'{where}.ts' must be a number (epoch seconds)")
+        raise HttpError(400, f"'{where}.ts' must be a number (epoch seconds)")
     if state not in _STATES:
-        raise _HttpError(400, f"'{where}.state' must be one of {', '.join(sorted(_STATES))}")
+        raise HttpError(400, f"'{where}.state' must be one of {', '.join(sorted(_STATES))}")
     event: dict[str, Any] = {"ts": float(ts), "state": state}
     for key in ("message", "stateMessage"):
         if isinstance(raw.get(key), str):
@@ -366,10 +335,10 @@ async def _report_events(request: web.Request) -> web.Response:
     """
     _require_token(request)
     name = _channel_name(request.match_info["channel"])
-    body = await _read_json_object(request)
+    body = await read_json_object(request)
     raw_events = body.get("events")
     if not isinstance(raw_events, list) or len(raw_events) > MAX_REPORTED_EVENTS:
-        raise _HttpError(400, f"'events' must be a list of at most {MAX_REPORTED_EVENTS} objects")
+        raise HttpError(400, f"'events' must be a list of at most {MAX_REPORTED_EVENTS} objects")
     events = [_reported_event(raw, f"events[{i}]") for i, raw in enumerate(raw_events)]
     channel = request.app[_STATE].channels.get_or_create(name)
     return web.json_response({"accepted": channel.live.record_states(events)})
@@ -383,33 +352,23 @@ async def _channels(request: web.Request) -> web.Response:
     )
 
 
-_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">
-<title>alo-edge lab</title></head>
-<body><h1>alo-edge lab</h1>
-{body}
-<p><a href="/api/channels">/api/channels</a></p>
-</body></html>
-"""
-
-
 async def _index(request: web.Request) -> web.Response:
     """GET /: a plain, self-refreshing table of the channels."""
     reports = [(c.name, _channel_report(c)) for c in request.app[_STATE].channels]
-    if not reports:
-        body = "<p>No channel has been published to yet.</p>"
-    else:
-        columns = list(reports[0][1])
-        head = "".join(f"<th>{html.escape(column)}</th>" for column in ["channel", *columns])
-        rows = "".join(
-            "<tr>"
-            + f'<td><a href="/view/{html.escape(name)}">{html.escape(name)}</a></td>'
-            + "".join(f"<td>{html.escape(str(report[c]))}</td>" for c in columns)
-            + "</tr>"
-            for name, report in reports
-        )
-        body = f'<table border="1"><tr>{head}</tr>{rows}</table><p>Open a channel to watch it.</p>'
-    return web.Response(text=_PAGE.format(body=body), content_type="text/html")
+    return web.Response(text=index_page(reports), content_type="text/html")
+
+
+async def _whip_options(request: web.Request) -> web.Response:
+    """OPTIONS /whip/{channel}: the harmless request a WHIP endpoint answers.
+
+    Without a bearer (a browser's CORS preflight) it is 204; with one, the token is
+    checked as a publish would check it (401 when refused), and nothing is published:
+    ``alo-edge check`` asks this to prove the endpoint and the token.
+    """
+    _channel_name(request.match_info["channel"])
+    if "Authorization" in request.headers:
+        _require_token(request, whip=True)
+    return web.Response(status=204, headers={"Accept-Post": "application/sdp"})
 
 
 async def _close_sessions(app: web.Application) -> None:
@@ -424,7 +383,7 @@ def create_app(
     settings: LabSettings, *, wall_clock: Callable[[], float] = time.time
 ) -> web.Application:
     """The lab as an aiohttp application (sessions are closed on the app's shutdown)."""
-    app = web.Application(middlewares=[_errors_as_json], client_max_size=MAX_SDP_BYTES + 1)
+    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_SDP_BYTES + 1)
     expiry = SessionExpiry(wall_clock) if settings.end_sessions_at_expiry else None
     app[_STATE] = _LabState(
         settings=settings, channels=Channels(), wall_clock=wall_clock, expiry=expiry
@@ -433,6 +392,7 @@ def create_app(
     app.router.add_post("/v1/auth", _auth)
     app.router.add_post("/v1/video/access", _access)
     app.router.add_post("/whip/{channel}", _whip_publish)
+    app.router.add_route("OPTIONS", "/whip/{channel}", _whip_options)
     app.router.add_delete("/whip/{channel}/{session_id}", _whip_delete)
     app.router.add_get("/api/channels", _channels)
     app.router.add_post("/api/channels/{channel}/kick", _kick)
@@ -476,6 +436,9 @@ class LabServer:
         try:
             site = web.TCPSite(runner, self._settings.host, self._settings.port)
             await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise LabListenError(self._settings.host, self._settings.port, exc) from None
         except BaseException:
             await runner.cleanup()
             raise

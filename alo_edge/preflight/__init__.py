@@ -1,27 +1,37 @@
 """Pre-flight checks (``alo-edge check``): the contract in :mod:`.base`, the checks beside it.
 
 A new check is a class with ``name`` and ``async run(config)`` in its own module, added
-to :func:`default_checks` in the order a technician reads the output.
+to :func:`default_checks` in the order a technician reads the output. Checks that open
+media import the media stack inside ``run``: the ones before them run without it.
 """
 
 from __future__ import annotations
 
 from alo_edge.config import Config
 from alo_edge.preflight.base import Finding, PreflightCheck, Verdict
-from alo_edge.preflight.basics import GpioCheck, TokenCheck
-from alo_edge.preflight.os_settings import (
-    JournalCheck,
-    TimeSyncCheck,
-    WatchdogCheck,
-    WifiPowerSaveCheck,
-)
-from alo_edge.preflight.status_exposure import StatusExposureCheck
 
 
 def default_checks() -> list[PreflightCheck]:
     """Every check ``alo-edge check`` runs, in order."""
+    # Imported here: `alo-edge config` uses the token check alone, without the others.
+    from alo_edge.preflight.basics import GpioCheck
+    from alo_edge.preflight.endpoint import EndpointCheck
+    from alo_edge.preflight.media import CameraCheck, MicrophoneCheck, SpeakerCheck
+    from alo_edge.preflight.os_settings import (
+        JournalCheck,
+        TimeSyncCheck,
+        WatchdogCheck,
+        WifiPowerSaveCheck,
+    )
+    from alo_edge.preflight.status_exposure import StatusExposureCheck
+    from alo_edge.preflight.token import TokenCheck
+
     return [
         TokenCheck(),
+        EndpointCheck(),
+        CameraCheck(),
+        MicrophoneCheck(),
+        SpeakerCheck(),
         GpioCheck(),
         # The OS settings a field Pi needs (scripts/install-on-pi sets them).
         WatchdogCheck(),

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from alo_edge.config import Config
+from alo_edge.errors import ExitCode
 
 
 class Verdict(StrEnum):
@@ -36,6 +37,10 @@ class Finding:
     verdict: Verdict
     message: str
     fix: str | None = None
+    #: What ``alo-edge check`` exits with when this finding fails: HARDWARE (69) for a
+    #: camera, microphone, speaker or pin, CONFIG (78) for the config file, FAILURE (1)
+    #: for the rest (a token, a server out of reach).
+    exit_code: ExitCode = ExitCode.FAILURE
 
     def line(self) -> str:
         """The line for a person: ``<check>: <message>`` (``; fix: ...`` when there is one)."""
@@ -49,6 +54,7 @@ class Finding:
             "verdict": self.verdict.value,
             "message": self.message,
             "fix": self.fix,
+            "exitCode": int(self.exit_code) if self.verdict is Verdict.FAIL else 0,
         }
 
 

@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from alo_edge.config import Config
 from alo_edge.errors import AuthError
@@ -148,10 +149,11 @@ def _hidden_from_the_service(path: Path, environ: Mapping[str, str]) -> str | No
     )
 
 
-def jwt_expiry(token: str) -> float | None:
-    """The ``exp`` claim of a JWT, without verifying it (only the server can); None if absent.
+def jwt_claims(token: str) -> dict[str, Any] | None:
+    """The claims of a JWT, without verifying them (only the server can); None when
+    ``token`` is not a JWT (three dot-separated parts) but an opaque bearer.
 
-    Opaque (non-JWT) tokens have no expiry we could know, so they yield None too.
+    A token shaped like a JWT whose claims do not decode to a JSON object is an AuthError.
     """
     parts = token.split(".")
     if len(parts) != 3:
@@ -161,7 +163,18 @@ def jwt_expiry(token: str) -> float | None:
         claims = json.loads(base64.urlsafe_b64decode(padded))
     except (ValueError, json.JSONDecodeError):
         raise AuthError("token looks like a JWT but its claims cannot be decoded") from None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if not isinstance(claims, dict):
+        raise AuthError("token looks like a JWT but its claims are not a JSON object")
+    return claims
+
+
+def jwt_expiry(token: str) -> float | None:
+    """The ``exp`` claim of a JWT, without verifying it (only the server can); None if absent.
+
+    Opaque (non-JWT) tokens have no expiry we could know, so they yield None too.
+    """
+    claims = jwt_claims(token)
+    exp = None if claims is None else claims.get("exp")
     if exp is None:
         return None
     if isinstance(exp, bool) or not isinstance(exp, int | float):

@@ -27,11 +27,13 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from prometheus_client.core import GaugeMetricFamily, Metric
+from typing import TYPE_CHECKING, Any
 
 from alo_edge.session.view import SessionView
+
+if TYPE_CHECKING:
+    # `alo-edge check` reads the clock through this module: no metrics library for it.
+    from prometheus_client.core import Metric
 from alo_edge.system.pi_sensors import Runner, run_command
 
 logger = logging.getLogger(__name__)
@@ -192,6 +194,8 @@ class TimeSyncWatch:
 
     def metrics(self) -> Iterable[Metric]:
         """``alo_edge_clock_synchronized`` (absent while unknown)."""
+        from prometheus_client.core import GaugeMetricFamily
+
         if self.current is not None and self.current.synchronized is not None:
             yield GaugeMetricFamily(
                 "alo_edge_clock_synchronized",

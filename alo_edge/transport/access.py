@@ -3,7 +3,8 @@
 ``POST access_url`` with the device's bearer and ``{"user": {...}, "channel": "..."}``;
 the JSON answer names ``transport``, ``url``, ``token`` (the media bearer), ``room``
 and ``iceServers``. Everything in the answer came over the network, so every field is
-checked and each problem named; all of them are retryable (SignallingError).
+checked and each problem named (:mod:`.access_answer`); all of them are retryable
+(SignallingError).
 
 The answer's ``url`` must pass the origin policy (:mod:`.origin`): no plain text to a
 host that is not loopback (unless ``network.allow_insecure``), no step down from the
@@ -13,12 +14,12 @@ its own, only to the access endpoint's origin.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import aiohttp
 
 from alo_edge.errors import SignallingError
+from alo_edge.transport.access_answer import URL_SCHEMES, parse_access_answer
 from alo_edge.transport.base import Access
 from alo_edge.transport.http import (
     HTTP_TIMEOUT,
@@ -28,15 +29,8 @@ from alo_edge.transport.http import (
     read_limited,
     refusal_for,
 )
-from alo_edge.transport.ice import ice_server_from_dict
 from alo_edge.transport.origin import OriginPolicy, OriginRefused
 from alo_edge.urls import is_downgrade, mask_url, origin_of, same_origin
-
-#: The transports an access answer may name, and the URL schemes each one takes.
-URL_SCHEMES: dict[str, tuple[str, ...]] = {
-    "whip": ("http://", "https://"),
-    "janus": ("ws://", "wss://"),
-}
 
 
 async def exchange_access(
@@ -99,47 +93,4 @@ def check_answer_url(
         raise SignallingError(str(exc)) from None
 
 
-def parse_access_answer(payload: bytes, *, default_token: str) -> Access:
-    """Validate the access endpoint's JSON; every problem names the field."""
-    try:
-        answer = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
-        raise SignallingError("access answer is not JSON") from None
-    except RecursionError:
-        raise SignallingError("access answer is JSON nested too deeply") from None
-    if not isinstance(answer, dict):
-        raise SignallingError("access answer is not a JSON object")
-    transport = answer.get("transport")
-    if not isinstance(transport, str) or transport not in URL_SCHEMES:
-        raise SignallingError(
-            f"access answer 'transport' is {_shown(transport)}; this device speaks 'whip' or "
-            "'janus'"
-        )
-    url = answer.get("url")
-    schemes = URL_SCHEMES[transport]
-    if not isinstance(url, str) or not url.startswith(schemes) or origin_of(url) is None:
-        raise SignallingError(
-            f"access answer 'url' is missing or not a {' or '.join(schemes)} URL, "
-            f"as 'transport' {transport!r} needs"
-        )
-    room = answer.get("room")
-    if room is not None and (isinstance(room, bool) or not isinstance(room, int) or room < 1):
-        raise SignallingError("access answer 'room' is not a positive integer")
-    token = answer.get("token", default_token)
-    if not isinstance(token, str) or not token:
-        raise SignallingError("access answer 'token' is not a string")
-    servers = answer.get("iceServers", [])
-    if not isinstance(servers, list) or not all(isinstance(s, dict) for s in servers):
-        raise SignallingError("access answer 'iceServers' is not a list of objects")
-    for i, server in enumerate(servers):
-        try:
-            ice_server_from_dict(server, where=f"iceServers[{i}]")
-        except ValueError as exc:
-            raise SignallingError(f"access answer {exc}") from None
-    return Access(transport, url, token, tuple(servers), room)
-
-
-def _shown(value: Any) -> str:
-    """A value from the answer as an error may show it: its repr, cut short."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+__all__ = ["URL_SCHEMES", "exchange_access", "parse_access_answer"]

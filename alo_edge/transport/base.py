@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import aiohttp
-from aiortc.mediastreams import MediaStreamTrack
+if TYPE_CHECKING:
+    # Types only: `alo-edge check` validates an access answer into an Access without
+    # paying for aiohttp and aiortc.
+    import aiohttp
+    from aiortc.mediastreams import MediaStreamTrack
 
-from alo_edge.transport.room import RoomListener
+    from alo_edge.transport.room import RoomListener
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ MAX_RETRY_AFTER = 600.0
 MAX_REASON_CHARS = 200
 #: A 403 whose reason says this is a conflict with an earlier session, not a refused token
 #: (simple-whip-server: "Endpoint ID already in use").
+#: Anything shaped like a JWT (a base64url JSON header, "eyJ..."), whoever's it is.
+_JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,2}")
 _IN_USE = re.compile(r"\bin use\b|already (exists|publishing|taken)|\bconflict", re.IGNORECASE)
 
 
@@ -128,7 +130,7 @@ def server_reason(body: bytes, *, secrets: Sequence[str] = ()) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, MASK)
-    text = mask_urls_in(text)
+    text = _JWT_LIKE.sub(MASK, mask_urls_in(text))
     return text[:MAX_REASON_CHARS] + ("..." if len(text) > MAX_REASON_CHARS else "")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
 
-from alo_edge.config import ice_url_problem
+from alo_edge.config.rules import ice_server_fields
 from alo_edge.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -58,17 +58,7 @@ def pin_host_addresses(addresses: Sequence[str]) -> None:
 
 def ice_server_from_dict(entry: dict[str, Any], *, where: str) -> RTCIceServer:
     """Build an RTCIceServer from a WebRTC-style dict ``{"urls", "username", "credential"}``."""
-    raw_urls: Any = entry.get("urls")
-    problem = ice_url_problem(raw_urls)
-    if problem:
-        raise ConfigError(problem, key=f"{where}.urls")
-    urls = [raw_urls] if isinstance(raw_urls, str) else [str(url) for url in raw_urls]
-    username = entry.get("username")
-    credential = entry.get("credential")
-    if username is not None and not isinstance(username, str):
-        raise ConfigError("expected 'username' to be a string", key=where)
-    if credential is not None and not isinstance(credential, str):
-        raise ConfigError("expected 'credential' to be a string", key=where)
+    urls, username, credential = ice_server_fields(entry, where=where)
     return RTCIceServer(urls=urls, username=username, credential=credential)
 
 

@@ -117,6 +117,11 @@ class PublishingPeer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._state_changed.wait(), remaining)
 
+    @property
+    def connection_state(self) -> str:
+        """aiortc's connection state (``closed`` once either side ended the session)."""
+        return str(self._pc.connectionState)
+
     async def wait_lost(self) -> str:
         """Return the reason once the peer connection fails, closes, or RTCP reports stop."""
         last_report: object = None

@@ -25,7 +25,7 @@ from urllib.parse import urljoin
 import aiohttp
 from aiortc import RTCConfiguration
 
-from alo_edge.errors import SignallingError
+from alo_edge.errors import SignallingError, TransportError
 from alo_edge.media.passthrough import request_keyframe
 from alo_edge.transport.base import Access, PublishedTracks, ReportTarget
 from alo_edge.transport.http import (
@@ -122,7 +122,14 @@ class WhipTransport:
             offer = await connection.create_offer(tracks, receive_talkback=True)
             answer = await self._post_offer(connection, access, offer, http)
             await connection.apply_answer(answer, sender="WHIP endpoint")
-            await connection.wait_connected(self._connect_timeout)
+            try:
+                await connection.wait_connected(self._connect_timeout)
+            except TransportError:
+                # Replaced before its media came up (the other device reconnects at once)?
+                taken_by = await connection.ask_why_ended()
+                if taken_by is not None:
+                    raise TransportError(taken_by) from None
+                raise
             # A passthrough source is mid-GOP: the new receiver must not wait for its IDR.
             request_keyframe(tracks.video)
         except BaseException:
@@ -229,6 +236,27 @@ class WhipConnection(PublishingPeer):
         """Where the device's state reports go, if the server named a URL."""
         return None if self.events_url is None else ReportTarget(self.events_url, self._token)
 
+    async def wait_lost(self) -> str:
+        """The reason the session ended; when the server closed it, the server's own reason.
+
+        WHIP has no way for a server to say why it ended a session, so the device asks
+        where it can: it DELETEs the resource at once (it would on close anyway), and a
+        server that replaced the session with another publisher's says so in the answer
+        (the lab: 410 naming the user who took over). Nobody else is asked, so the
+        device says "another device ... took this session" only when a server said it.
+        """
+        reason = await super().wait_lost()
+        if self.connection_state == "closed":
+            taken_by = await self.ask_why_ended()
+            if taken_by is not None:
+                return taken_by
+        return reason
+
+    async def ask_why_ended(self) -> str | None:
+        """DELETE the resource now; "another device ... took this session" when the answer
+        says another publisher replaced it, else None (then close() DELETEs nothing more)."""
+        return await self._delete_resource()
+
     async def close(self) -> None:
         """DELETE the WHIP resource and close the peer connection, once, even if cancelled."""
         if self._close_task is None:
@@ -236,8 +264,19 @@ class WhipConnection(PublishingPeer):
         await asyncio.shield(self._close_task)
 
     async def _close(self) -> None:
-        if self.resource_url is not None:
-            outcome = await delete_resource(self._http, self.resource_url, self._token)
-            if outcome is DeleteOutcome.RETRY and self._on_undelivered is not None:
-                self._on_undelivered(self.resource_url, self._token)
+        await self._delete_resource()
         await super().close()
+
+    async def _delete_resource(self) -> str | None:
+        """DELETE the resource (once); the takeover message when the answer carries one.
+
+        A DELETE that does not get through goes to ``on_undelivered``, to be sent again
+        before the next POST.
+        """
+        url, self.resource_url = self.resource_url, None
+        if url is None:
+            return None
+        result = await delete_resource(self._http, url, self._token)
+        if result.outcome is DeleteOutcome.RETRY and self._on_undelivered is not None:
+            self._on_undelivered(url, self._token)
+        return result.taken_by

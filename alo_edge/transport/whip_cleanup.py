@@ -12,6 +12,7 @@ MAX_PENDING of them for at most MAX_AGE seconds, then forgotten with a warning.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 #: One DELETE may take this long (the server may be the thing that died).
 DELETE_TIMEOUT = aiohttp.ClientTimeout(total=2)
 MAX_PENDING = 8
+#: The longest user id a takeover message quotes (what the server says is not trusted).
+MAX_USER_ID = 256
 #: A day: outages longer than that need a person anyway, and a server that kept a
 #: publisher this long without media will not free it because of a late DELETE.
 MAX_AGE = 24 * 3600.0
@@ -45,7 +48,16 @@ class DeleteOutcome(Enum):
     REFUSED = "refused"
 
 
-async def delete_resource(http: aiohttp.ClientSession, url: str, token: str) -> DeleteOutcome:
+@dataclass(frozen=True)
+class DeleteResult:
+    """What became of one DELETE, and who took the session over when the server said so."""
+
+    outcome: DeleteOutcome
+    #: "another device signed in as USER took this session" (see :func:`takeover_message`).
+    taken_by: str | None = None
+
+
+async def delete_resource(http: aiohttp.ClientSession, url: str, token: str) -> DeleteResult:
     """DELETE the WHIP resource ``url`` with ``token``; never raises (it is cleanup)."""
     shown = mask_url(url)
     try:
@@ -53,20 +65,38 @@ async def delete_resource(http: aiohttp.ClientSession, url: str, token: str) -> 
             status = response.status
             body = await response.content.read(4096)
     except OriginRefused:
-        return DeleteOutcome.REFUSED  # logged by the policy; nothing was sent
+        return DeleteResult(DeleteOutcome.REFUSED)  # logged by the policy; nothing was sent
     except aiohttp.InvalidURL:
         logger.warning("WHIP resource %s is not a URL aiohttp can request: not DELETEd", shown)
-        return DeleteOutcome.REFUSED
+        return DeleteResult(DeleteOutcome.REFUSED)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         logger.info("WHIP DELETE %s not delivered: %s", shown, exc or type(exc).__name__)
-        return DeleteOutcome.RETRY
+        return DeleteResult(DeleteOutcome.RETRY)
     if status < 300 or status in (404, 410):
-        return DeleteOutcome.DONE
+        return DeleteResult(DeleteOutcome.DONE, takeover_message(status, body))
     reason = server_reason(body, secrets=(token,)) or "no reason given"
     logger.warning("WHIP DELETE %s answered HTTP %s: %s", shown, status, reason)
     if status >= 500 or status in (408, 429):
-        return DeleteOutcome.RETRY
-    return DeleteOutcome.REFUSED
+        return DeleteResult(DeleteOutcome.RETRY)
+    return DeleteResult(DeleteOutcome.REFUSED)
+
+
+def takeover_message(status: int, body: bytes) -> str | None:
+    """ "another device signed in as USER took this session" when a DELETE's answer says the
+    server replaced this session with another publisher's: HTTP 410 with
+    ``{"replacedBy": {"user": USER}}`` (the lab's answer). None for anything else: the
+    device says it only when a server said it."""
+    if status != 410:
+        return None
+    try:
+        answer = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    replaced_by = answer.get("replacedBy") if isinstance(answer, dict) else None
+    user = replaced_by.get("user") if isinstance(replaced_by, dict) else None
+    if not isinstance(user, str) or not 0 < len(user) <= MAX_USER_ID or not user.isprintable():
+        return None
+    return f"another device signed in as {user} took this session"
 
 
 @dataclass(frozen=True)
@@ -132,9 +162,10 @@ class PendingDeletes:
         if not entries:
             return []
         tokens = [token if same_origin(e.url, endpoint) else e.token for e in entries]
-        outcomes = await asyncio.gather(
+        results = await asyncio.gather(
             *(delete_resource(http, e.url, t) for e, t in zip(entries, tokens, strict=True))
         )
+        outcomes = [result.outcome for result in results]
         for entry, outcome in zip(entries, outcomes, strict=True):
             if outcome is DeleteOutcome.RETRY:
                 continue
@@ -142,4 +173,4 @@ class PendingDeletes:
                 self._entries.remove(entry)
             if outcome is DeleteOutcome.DONE:
                 logger.info("WHIP session %s left behind earlier is DELETEd", mask_url(entry.url))
-        return list(outcomes)
+        return outcomes

@@ -160,6 +160,10 @@ def test_status_and_metrics_follow_the_session_across_a_reconnect(
     assert any(line.startswith("video      synthetic (synthetic-video) 320x240") for line in lines)
     assert any(line.startswith("last error ") for line in lines), lines
     assert lines[-1] == f"version    alo-edge {__version__}"
+    # What status.listen holds works as well as a URL.
+    listen = run_cli("status", "--url", status_url.removeprefix("http://"))
+    assert listen.returncode == 0, listen.stderr
+    assert listen.stdout.splitlines()[0].startswith("state      CONNECTED since ")
 
 
 def test_status_command_says_when_nothing_answers() -> None:

@@ -121,10 +121,11 @@ def test_alo_edge_token_reports_an_unreachable_lab_without_a_traceback(
     key_file.write_text(API_KEY + "\n", encoding="utf-8")
     url = closed_port_url()
     argv = ["token", "--lab", url, "--api-key-file", str(key_file), "--user", "door-1"]
-    assert cli.main(argv) == ExitCode.FAILURE
+    started = time.monotonic()
+    assert cli.main([*argv, "--wait", "0.5"]) == ExitCode.FAILURE
+    assert time.monotonic() - started < 5.0  # it waited for a starting lab, boundedly
     out, err = capsys.readouterr()
     assert out == ""
     assert err.splitlines() == [
-        f"alo-edge: the lab at {url} is not reachable (Connection refused): "
-        "is `alo-edge lab` running there?"
+        f"alo-edge: no lab at {url} (nothing answered within 0.5 s): start `alo-edge lab` first"
     ]

@@ -25,6 +25,7 @@ IMPLEMENTATIONS = (
     "alo_edge.media.v4l2",
     "alo_edge.media.filesource",
     "alo_edge.media.synthetic",
+    "alo_edge.media.virtual_speaker",
 )
 CHOOSERS = ("alo_edge.app", "alo_edge.cli", "alo_edge.tools")
 #: What the lab may use of the device: the public API and the wire contracts it shares.

@@ -53,9 +53,12 @@ def lines(findings: list[Finding]) -> list[tuple[Verdict, str]]:
 def test_the_os_checks_are_part_of_alo_edge_check() -> None:
     names = [check.name for check in default_checks()]
 
-    assert [
-        name for name in names if name in ("watchdog", "wifi", "journal", "time")
-    ] == ["watchdog", "wifi", "journal", "time"]
+    assert [name for name in names if name in ("watchdog", "wifi", "journal", "time")] == [
+        "watchdog",
+        "wifi",
+        "journal",
+        "time",
+    ]
 
 
 @pytest.mark.parametrize(

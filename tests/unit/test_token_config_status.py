@@ -97,7 +97,7 @@ client_secret_file = "{secret_file}"
     assert secret not in result.stdout + result.stderr
     assert 'token_url = "https://auth.example.net/oauth/token"' in result.stdout
     assert (
-        "# token: fetched from https://auth.example.net/oauth/token as client 'door-42' with "
+        "token: fetched from https://auth.example.net/oauth/token as client 'door-42' with "
         f"the secret from {secret_file} (value masked, {len(secret)} characters)"
     ) in result.stdout
     assert "client-secret-0123" not in render_config(load_config(config))
