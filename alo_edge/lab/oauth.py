@@ -36,6 +36,7 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
+from alo_edge.lab.requests import public_origin
 from alo_edge.lab.tokens import mint_token
 from alo_edge.secret_files import write_private_file
 
@@ -119,7 +120,7 @@ class TokenEndpoint:
         except ValueError as error:
             return web.json_response({"error": str(error)}, status=400)
         logger.info("issued a client secret for client %s (user %s)", client_id, user_id)
-        token_url = f"{request.url.origin()}{TOKEN_PATH}"
+        token_url = f"{public_origin(request)}{TOKEN_PATH}"
         answer = {"client_id": client_id, "client_secret": secret, "token_url": token_url}
         return web.json_response(answer, headers=_NO_STORE)
 

@@ -69,3 +69,15 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise HttpError(400, "body must be a JSON object")
     return body
+
+
+def public_origin(request: web.Request) -> str:
+    """The origin the client asked for (``scheme://host[:port]``), as URLs the lab names use.
+
+    Behind a TLS-terminating reverse proxy the lab itself sees plain http; the proxy's
+    ``X-Forwarded-Proto`` says what the client used, so a device is sent back to the
+    origin it trusts (and its token stays there).
+    """
+    forwarded = request.headers.get("X-Forwarded-Proto", "").strip().lower()
+    url = request.url.with_scheme(forwarded) if forwarded in ("http", "https") else request.url
+    return str(url.origin())

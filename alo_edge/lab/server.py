@@ -34,6 +34,7 @@ from alo_edge.lab.requests import (
     HttpError,
     bearer_of,
     errors_as_json,
+    public_origin,
     read_json_object,
     read_limited,
 )
@@ -181,7 +182,7 @@ async def _access(request: web.Request) -> web.Response:
     if user_id != claims["sub"]:
         raise HttpError(403, "'user.id' does not match the user the token was issued for")
     token = bearer_of(request)
-    url = f"{request.url.origin()}/whip/{channel}"
+    url = f"{public_origin(request)}/whip/{channel}"
     logger.info("access granted to user %s for channel %s", user_id, channel)
     return web.json_response({"transport": "whip", "url": url, "token": token, "iceServers": []})
 
@@ -226,7 +227,7 @@ async def _whip_publish(request: web.Request) -> web.Response:
     if state.expiry is not None:
         state.expiry.watch(channel, session_id, float(claims["exp"]))
     logger.info("channel %s: session %s started", name, session_id)
-    events_url = f"{request.url.origin()}/api/channels/{name}/events"
+    events_url = f"{public_origin(request)}/api/channels/{name}/events"
     return web.Response(
         status=201,
         text=answer,

@@ -73,6 +73,7 @@ class Gate:
         # As a reverse proxy does: the lab names URLs (the access answer's url, Link) on the
         # origin the device asked, so the device's token stays on that origin.
         headers["Host"] = request.host
+        headers["X-Forwarded-Proto"] = request.scheme
         try:
             async with self.http.request(
                 request.method,
