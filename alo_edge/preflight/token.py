@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alo_edge.bearer import jwt_claims
 from alo_edge.config import Config
 from alo_edge.errors import AuthError
 from alo_edge.preflight.base import Finding, Verdict
 from alo_edge.session.access import (
     CREDENTIAL_NAME,
     client_secret_path,
-    jwt_claims,
     read_client_secret,
     read_token,
     token_path,

@@ -10,15 +10,13 @@ CLI's ``config`` and ``check`` can use it.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from alo_edge.bearer import jwt_expiry
 from alo_edge.config import Config
 from alo_edge.errors import AuthError
 
@@ -147,39 +145,6 @@ def _hidden_from_the_service(path: Path, environ: Mapping[str, str]) -> str | No
         "hides /home, /root and /run/user; put it in /etc/alo-edge (root, 0600) for the "
         "unit to pass as a credential, or somewhere outside those directories"
     )
-
-
-def jwt_claims(token: str) -> dict[str, Any] | None:
-    """The claims of a JWT, without verifying them (only the server can); None when
-    ``token`` is not a JWT (three dot-separated parts) but an opaque bearer.
-
-    A token shaped like a JWT whose claims do not decode to a JSON object is an AuthError.
-    """
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        padded = parts[1] + "=" * (-len(parts[1]) % 4)
-        claims = json.loads(base64.urlsafe_b64decode(padded))
-    except (ValueError, json.JSONDecodeError):
-        raise AuthError("token looks like a JWT but its claims cannot be decoded") from None
-    if not isinstance(claims, dict):
-        raise AuthError("token looks like a JWT but its claims are not a JSON object")
-    return claims
-
-
-def jwt_expiry(token: str) -> float | None:
-    """The ``exp`` claim of a JWT, without verifying it (only the server can); None if absent.
-
-    Opaque (non-JWT) tokens have no expiry we could know, so they yield None too.
-    """
-    claims = jwt_claims(token)
-    exp = None if claims is None else claims.get("exp")
-    if exp is None:
-        return None
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
-        raise AuthError("token's 'exp' claim is not a number")
-    return float(exp)
 
 
 def check_not_expired(token: str, now: float) -> None:

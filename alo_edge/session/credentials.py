@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from alo_edge.session.access import check_not_expired, jwt_expiry, read_token
+from alo_edge.bearer import jwt_expiry
+from alo_edge.session.access import check_not_expired, read_token
 from alo_edge.session.clock import Clock
 
 logger = logging.getLogger(__name__)

@@ -25,6 +25,7 @@ from typing import Any
 
 import aiohttp
 
+from alo_edge.bearer import expired
 from alo_edge.events import Event
 from alo_edge.session.view import SessionView
 from alo_edge.transport.base import ReportTarget
@@ -104,6 +105,10 @@ class StateReporter:
 
     async def _deliver(self) -> None:
         if self._target is None or self._http is None or not self._pending:
+            return
+        if expired(self._target.token, time.time()):
+            # Never send a token known to be dead: the states wait for the next connection's.
+            logger.debug("state reports wait: the server's token has expired")
             return
         batch = list(self._pending)
         try:

@@ -21,6 +21,7 @@ from enum import Enum
 
 import aiohttp
 
+from alo_edge.bearer import expired
 from alo_edge.transport.http import bearer, server_reason
 from alo_edge.transport.origin import OriginRefused
 from alo_edge.urls import mask_url, same_origin
@@ -60,6 +61,10 @@ class DeleteResult:
 async def delete_resource(http: aiohttp.ClientSession, url: str, token: str) -> DeleteResult:
     """DELETE the WHIP resource ``url`` with ``token``; never raises (it is cleanup)."""
     shown = mask_url(url)
+    if expired(token, time.time()):
+        # Never send a token known to be dead; a server ends a session whose token expired.
+        logger.info("WHIP resource %s not DELETEd: its token has expired", shown)
+        return DeleteResult(DeleteOutcome.REFUSED)
     try:
         async with http.delete(url, headers=bearer(token), timeout=DELETE_TIMEOUT) as response:
             status = response.status

@@ -8,6 +8,7 @@ runs its synthetic camera and tone, and the GPIO panel is off.
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from pathlib import Path
@@ -67,7 +68,8 @@ def test_check_reports_each_os_setting(arm64_device: Arm64Device) -> None:
         f"{RELEASE_BIN}/alo-edge", "check", "-c", CONFIG_IN_MACHINE, check=False, timeout=120
     )
 
-    lines = result.stdout.splitlines()
+    # Each line is "<verdict> <check>: <message>" (alo_edge/preflight/report.py).
+    lines = [re.sub(r"^(ok|WARN|FAIL|skip)\s+", "", line) for line in result.stdout.splitlines()]
     by_check = {name: [line for line in lines if line.startswith(f"{name}: ")] for name in
                 ("watchdog", "wifi", "journal", "time")}  # fmt: skip
     setting = "RuntimeWatchdogSec=14s (/etc/systemd/system.conf.d/50-alo-edge-watchdog.conf)"

@@ -18,7 +18,6 @@ import pytest
 from tests.system.appliance import (
     CONFIG_IN_MACHINE,
     UNIT_FILE,
-    Installation,
     device_config,
     needs_root,
 )
@@ -33,7 +32,8 @@ width = 320
 height = 240
 fps = 15"""
 FAST_RESTART_DROP_IN = "/etc/systemd/system/alo-edge.service.d/60-fast-restart.conf"
-TOKEN_SOURCE = "/etc/alo-edge/token"  # LoadCredential=alo-token:/etc/alo-edge/token
+#: The file the failing-start test's ExecStartPre= waits for.
+START_GATE = "/run/alo-edge-test-start-gate"
 
 
 def _restore(service: DeviceService) -> None:
@@ -73,16 +73,21 @@ def test_a_missing_camera_keeps_the_unit_active_and_retrying(service: DeviceServ
 
 
 def test_a_service_failing_at_start_is_restarted_forever_not_left_failed(
-    service: DeviceService, installed: Installation
+    service: DeviceService,
 ) -> None:
     # 73a265e's unit gave up after 10 failed starts in 5 minutes ("start-limit-hit"),
-    # then stayed failed until someone ran reset-failed on the device. The failure here
-    # is the token credential gone (status=243/CREDENTIALS): systemd fails it before the
-    # process starts, so a dozen restarts take a second or two, not a dozen imports.
+    # then stayed failed until someone ran reset-failed on the device. The failure here is
+    # a start step that fails until a file appears (an ExecStartPre= in a drop-in): systemd
+    # counts it as a failed start, and a dozen of them take a second or two. (A missing
+    # token no longer fails the start: SetCredential= gives the credential an empty
+    # default and the service says which file it needs.)
     machine = service.machine
-    machine.write_file(FAST_RESTART_DROP_IN, "[Service]\nRestartSec=100ms\n")
+    machine.run("rm", "-f", START_GATE)
+    machine.write_file(
+        FAST_RESTART_DROP_IN,
+        f"[Service]\nRestartSec=100ms\nExecStartPre=/usr/bin/test -e {START_GATE}\n",
+    )
     machine.run("systemctl", "daemon-reload")
-    machine.run("mv", TOKEN_SOURCE, f"{TOKEN_SOURCE}.away")
     try:
         service.systemctl("restart", check=False)
 
@@ -93,11 +98,10 @@ def test_a_service_failing_at_start_is_restarted_forever_not_left_failed(
 
         state = wait_until(restarted_a_dozen_times, 60, "a dozen restarts", interval=0.2)
         assert state["ActiveState"] in ("activating", "active"), state
-        machine.run("mv", f"{TOKEN_SOURCE}.away", TOKEN_SOURCE)  # the fix arrives ...
+        machine.write_file(START_GATE, "")  # the fix arrives ...
         service.wait_connected()  # ... and the unit, still trying, heals by itself
     finally:
-        if machine.run("test", "-e", TOKEN_SOURCE, check=False).returncode != 0:
-            machine.write_file(TOKEN_SOURCE, installed.token + "\n", mode="0600")
+        machine.run("rm", "-f", START_GATE)
         _restore(service)
 
 
