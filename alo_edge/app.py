@@ -38,6 +38,7 @@ from alo_edge.system.components import (
 from alo_edge.system.health import SourceHealth
 from alo_edge.system.netwatch import NetworkWatcher
 from alo_edge.system.notify import Notifier
+from alo_edge.system.rate_status import RateControlStatus
 from alo_edge.system.report import StateReporter
 from alo_edge.system.status import StatusServer
 from alo_edge.transport.base import Transport
@@ -70,12 +71,17 @@ def build_video_source(config: Config) -> MediaSource | None:
     if v.source == "picamera2":
         check_picamera2()
         return PicameraSource(
-            v.width, v.height, v.fps, bitrate=v.bitrate, keyframe_interval=v.keyframe_interval
+            v.width,
+            v.height,
+            v.fps,
+            bitrate=v.bitrate,
+            min_bitrate=v.min_bitrate,
+            keyframe_interval=v.keyframe_interval,
         )
     if v.source == "v4l2":
         return V4l2Source(v.device, v.width, v.height, v.fps)
     if v.source == "file" and v.file:
-        return FileSource(v.file, fallback_fps=v.fps)
+        return FileSource(v.file, fallback_fps=v.fps, bitrate=v.bitrate)
     if v.source == "none":
         return None
     raise ConfigError(f"unsupported source {v.source!r}", key="video.source")
@@ -311,7 +317,9 @@ def build_components(
     # server that asks for them (the lab's live view shows them).
     components += [TalkbackSpeaker(), StateReporter()]
     if config.status.listen.enabled:
-        components.append(StatusServer(config, sections=[health]))
+        # The passthrough video's rate control (target, loss, RTT) reports there too.
+        rate = RateControlStatus()
+        components += [rate, StatusServer(config, sections=[health, rate])]
     return components
 
 

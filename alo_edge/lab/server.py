@@ -295,7 +295,7 @@ async def _kick(request: web.Request) -> web.Response:
     return web.json_response({"kicked": session.session_id})
 
 
-def _channel_report(channel: Channel) -> dict[str, Any]:
+def _channel_report(channel: Channel, latency_since: float | None = None) -> dict[str, Any]:
     stats = channel.stats
     return {
         "connected": stats.connected,
@@ -305,7 +305,7 @@ def _channel_report(channel: Channel) -> dict[str, Any]:
         "height": stats.height,
         "audioFrames": stats.audio_frames,
         "audioFrequency": stats.tone.dominant_frequency(),
-        "latencyMs": stats.latency.percentiles(),
+        "latencyMs": stats.latency.percentiles(latency_since),
         "sessions": stats.sessions_total,
         "deletes": stats.deletes,
         "lastError": stats.last_error,
@@ -363,10 +363,18 @@ async def _report_events(request: web.Request) -> web.Response:
 
 
 async def _channels(request: web.Request) -> web.Response:
-    """GET /api/channels: what each channel has received."""
+    """GET /api/channels: what each channel has received.
+
+    ``?latencySince=EPOCH``: latency percentiles over the pictures decoded since then.
+    """
     channels = request.app[_STATE].channels
+    raw_since = request.query.get("latencySince")
+    try:
+        since = None if raw_since is None else float(raw_since)
+    except ValueError:
+        raise _HttpError(400, "'latencySince' must be a number (epoch seconds)") from None
     return web.json_response(
-        {"channels": {channel.name: _channel_report(channel) for channel in channels}}
+        {"channels": {channel.name: _channel_report(channel, since) for channel in channels}}
     )
 
 

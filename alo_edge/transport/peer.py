@@ -22,6 +22,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from alo_edge.errors import SignallingError, TransportError
+from alo_edge.media.feedback import report_network_feedback
 from alo_edge.media.passthrough import answer_keyframe_requests, request_keyframe
 from alo_edge.transport.base import OutboundStats, PublishedTracks
 
@@ -57,6 +58,7 @@ def add_transceivers(
         transceiver = pc.addTransceiver("video", direction="sendonly")
         prefer_h264(transceiver)
         answer_keyframe_requests(transceiver.sender)
+        report_network_feedback(transceiver.sender)
         if tracks.video is not None:
             transceiver.sender.replaceTrack(tracks.video)
     talkback = tracks.on_remote_audio if receive_talkback else None

@@ -4,8 +4,12 @@ Each row is one scenario of :mod:`tests.faults.scenarios` on a fresh rig (its ow
 namespaces, lab and device, all removed afterwards): the time from the fault to
 ERROR, from the fault clearing to CONNECTED and to video decoded at the lab again,
 the TCP connection attempts (SYNs) that reached the server meanwhile, HTTP requests
-where a gate counts them, the lowest fps at the lab during the fault, and whether
-the device process stayed alive with a sane RSS. ``--json`` prints the rows as JSON.
+where a gate counts them, the lab's fps during the fault (lowest; and once the rate
+controller had 10 s to adapt, median and lowest), capture-to-decode latency (p95,
+once adapted), the lowest target bitrate the device set and how long after the fault
+its target was back at ``video.bitrate``, and whether the device process stayed
+alive with a sane RSS. The video is 720p30 passthrough from the picamera2 stand-in
+(tests/sensors). ``--json`` prints the rows as JSON.
 Root only (network namespaces, nftables, tc).
 """
 
@@ -41,11 +45,15 @@ def _rotated_token(rig: FaultRig) -> FaultResult:
 
 #: name -> scenario; every one uses the device's default reconnect settings unless named.
 MATRIX: dict[str, Callable[[FaultRig], FaultResult]] = {
+    "link-down-3": lambda rig: scenarios.link_down(rig, 3),
     "link-down-5": lambda rig: scenarios.link_down(rig, 5),
     "link-down-60": lambda rig: scenarios.link_down(rig, 60),
     "blackhole-30": lambda rig: scenarios.blackhole(rig, 30),
     "loss-10": lambda rig: scenarios.loss(rig, 10, 30),
     "uplink-500k": lambda rig: scenarios.bandwidth(rig, 500, 30),
+    "uplink-300k": lambda rig: scenarios.bandwidth(rig, 300, 30),
+    "uplink-1m-loss-5": lambda rig: scenarios.lossy_uplink(rig, 1000, 5, 30),
+    "delay-200": lambda rig: scenarios.delay(rig, 200, 50, 30),
     "kill-9": lambda rig: scenarios.server_killed(rig, 5),
     "sigstop-20": lambda rig: scenarios.server_frozen(rig, 20),
     "http-503": _service_unavailable,
@@ -62,6 +70,11 @@ COLUMNS = (
     ("SYNs to server", "syns_during"),
     ("HTTP requests", "requests_during"),
     ("min fps", "min_fps"),
+    ("median fps during", "median_fps"),
+    ("min fps after 10 s", "adapted_min_fps"),
+    ("p95 latency during", "p95_latency_ms"),
+    ("lowest target kbit/s", "min_target_kbit"),
+    ("bitrate restored after clear", "restored_s"),
     ("alive", "alive"),
     ("RSS MiB start/end", "rss"),
 )
@@ -77,6 +90,8 @@ def _cell(row: dict[str, Any], key: str) -> str:
         return "yes" if value and row.get("rss_sane") else "NO"
     if key.endswith("_s"):
         return f"{value:.1f} s"
+    if key.endswith("_ms"):
+        return f"{value:.0f} ms"
     return str(value)
 
 

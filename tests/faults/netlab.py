@@ -130,6 +130,10 @@ class NetPair:
         """Run ``function`` with the lab namespace's network (HTTP to the lab's address)."""
         return call_in_namespace(self.lab_ns, function, timeout)
 
+    def call_in_device(self, function: Callable[[], T], timeout: float = COMMAND_TIMEOUT) -> T:
+        """Run ``function`` with the device namespace's network (its status endpoint)."""
+        return call_in_namespace(self.device_ns, function, timeout)
+
     # --- faults ------------------------------------------------------------------------
 
     def blackhole(self) -> None:

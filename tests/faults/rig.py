@@ -28,11 +28,24 @@ from tests.helpers import (
     http_json,
     write_toml,
 )
+from tests.media_support import SENSORS
 
 LAB_PORT = 8080
 GATE_PORT = 8443
 USER = "door-1"
 CHANNEL = "front-door"
+#: The device's own status endpoint, on the loopback of its namespace.
+DEVICE_STATUS = "127.0.0.1:8787"
+#: The video a door camera sends: 720p30 H.264 from picamera2's encoder, passed through
+#: (the tests' stand-in sensor: libx264 on the encoder's thread), an IDR every 2 s.
+CAMERA_720P: dict[str, Any] = {
+    "source": "picamera2",
+    "width": 1280,
+    "height": 720,
+    "fps": 30,
+    "bitrate": 2_000_000,
+    "keyframe_interval": 2.0,
+}
 
 
 def process_health(pid: int) -> dict[str, int]:
@@ -60,6 +73,7 @@ class FaultRig:
         self.lab: Proc | None = None
         self.gate: Proc | None = None
         self.device: Proc | None = None
+        self.delay: Proc | None = None
         self.state_dir = workdir / "lab-state"
         self.token_file = workdir / "token"
         self.lab_url = f"http://{self.net.lab_address}:{LAB_PORT}"
@@ -109,9 +123,13 @@ class FaultRig:
             lambda: http_json(method, url, token=token, timeout=timeout), timeout + 1
         )
 
-    def channel(self) -> dict[str, Any] | None:
-        """The lab's report on the test channel (None before anything was published)."""
-        status, body = self.lab_request("GET", "/api/channels")
+    def channel(self, latency_since: float | None = None) -> dict[str, Any] | None:
+        """The lab's report on the test channel (None before anything was published).
+
+        ``latency_since`` (epoch seconds): latency percentiles over pictures since then.
+        """
+        query = "" if latency_since is None else f"?latencySince={latency_since:.3f}"
+        status, body = self.lab_request("GET", f"/api/channels{query}")
         assert status == 200, body
         report: dict[str, Any] | None = body["channels"].get(CHANNEL)
         return report
@@ -177,8 +195,13 @@ class FaultRig:
         reconnect: dict[str, Any] | None = None,
         access_url: str | None = None,
         name: str = "device",
+        video: dict[str, Any] | None = None,
     ) -> Proc:
-        """``alo-edge run --events -`` in the device namespace, pinned to its veth address."""
+        """``alo-edge run --events -`` in the device namespace, pinned to its veth address.
+
+        ``video``: the ``[video]`` table; the default is :data:`CAMERA_720P`, from the
+        picamera2 stand-in in tests/sensors (put on the device's PYTHONPATH).
+        """
         if not self.token_file.exists():
             self.write_token(self.mint())
         document = device_config(
@@ -189,13 +212,48 @@ class FaultRig:
             reconnect=reconnect,
         )
         document["network"]["host_addresses"] = [self.net.device_address]
+        document["video"] = dict(CAMERA_720P if video is None else video)
+        document["status"] = {"listen": DEVICE_STATUS}
         config = write_toml(self.workdir / f"{name}.toml", document)
         config.chmod(0o600)
+        command = [*alo_edge_command(), "run", "-c", str(config), "--events", "-"]
         self.device = self.procs.start(
-            self.net.in_device(*alo_edge_command(), "run", "-c", str(config), "--events", "-"),
-            name=name,
+            self.net.in_device("env", f"PYTHONPATH={SENSORS}", *command), name=name
         )
         return self.device
+
+    def device_status(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The device's ``GET /status``, asked from inside its namespace."""
+        url = f"http://{DEVICE_STATUS}/status"
+        status, body = self.net.call_in_device(
+            lambda: http_json("GET", url, timeout=timeout), timeout + 1
+        )
+        assert status == 200, body
+        document: dict[str, Any] = body
+        return document
+
+    # --- a delaying link (no netem here) ------------------------------------------------
+
+    def start_delay(self, delay_ms: float, jitter_ms: float) -> Proc:
+        """Route device <-> lab through :mod:`tests.faults.delay_link`; ready when it says so."""
+        self.delay = self.procs.start(
+            [
+                sys.executable, "-m", "tests.faults.delay_link",
+                "--device-ns", self.net.device_ns, "--lab-ns", self.net.lab_ns,
+                "--device-address", self.net.device_address,
+                "--lab-address", self.net.lab_address,
+                "--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms),
+            ],
+            name="delay",
+        )  # fmt: skip
+        self.delay.wait_for(lambda e: e.get("event") == "ready", what="the delay link")
+        return self.delay
+
+    def stop_delay(self) -> None:
+        """Back to the plain veth: killing the relay removes its interfaces and routes."""
+        if self.delay is not None:
+            self.delay.kill()
+            self.delay = None
 
     def device_health(self) -> dict[str, int]:
         assert self.device is not None

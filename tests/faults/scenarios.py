@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import subprocess
 import time
 from collections.abc import Callable
@@ -24,6 +25,12 @@ from tests.helpers import STEP, Event, state_is
 
 #: Video at the lab must keep at least this rate through loss and a narrow uplink.
 MIN_FPS = 15.0
+#: The rate controller's time to adapt: "during" figures count from this far into a fault.
+ADAPT_SECONDS = 10.0
+#: The lab's fps is a count over its last 5 s (alo_edge.lab.ingest.FPS_WINDOW_SECONDS).
+LAB_FPS_WINDOW = 5.0
+#: How long after the fault clears the device may take to ask for its full bitrate again.
+RESTORE_LIMIT = 40.0
 #: How long after the fault clears a device may take to be CONNECTED before we give up.
 RECOVERY_LIMIT = 60.0
 #: "RSS sane": growth over one scenario that would mean a leak, not a working set.
@@ -43,6 +50,12 @@ class FaultResult:
     syns_during: int = 0  # TCP connection attempts that reached the server during the fault
     requests_during: int | None = None  # HTTP requests the gate saw (HTTP faults only)
     min_fps: float | None = None  # the lowest lab fps sampled during the fault
+    # Once adapted (fps windows wholly after ADAPT_SECONDS into the fault):
+    median_fps: float | None = None  # the median lab fps
+    adapted_min_fps: float | None = None  # the lowest lab fps
+    p95_latency_ms: float | None = None  # capture-to-decode, pictures decoded since then
+    min_target_kbit: float | None = None  # the lowest target the device's controller set
+    restored_s: float | None = None  # fault cleared -> the target back at video.bitrate
     alive: bool = True
     rss_start_kib: int = 0
     rss_end_kib: int = 0
@@ -112,19 +125,32 @@ def run_fault(
     *,
     sample_fps: bool = False,
 ) -> FaultResult:
-    """Inject, hold for ``duration`` seconds (sampling the lab's fps), clear, measure."""
+    """Inject, hold for ``duration`` seconds (sampling the lab's fps), clear, measure.
+
+    With ``sample_fps`` the lab's fps and the device's target bitrate are sampled
+    every 2 s; the figures "once adapted" count from :data:`ADAPT_SECONDS` into the
+    fault, and after it clears the time until the target is back at ``video.bitrate``.
+    """
     assert rig.device is not None
     result = FaultResult(fault=name, duration_s=duration)
     result.rss_start_kib = rig.device_health()["rss_kib"]
     syns_before = rig.net.syn_count()
     started = time.time()
     inject()
-    samples: list[float] = []
+    samples: list[tuple[float, float]] = []  # (seconds into the fault, lab fps)
+    targets: list[float] = []
     while (left := started + duration - time.time()) > 0:
         time.sleep(min(FPS_SAMPLE_INTERVAL, left))
         if sample_fps:
             report = rig.channel() or {}
-            samples.append(float(report.get("fps", 0.0)))
+            samples.append((time.time() - started, float(report.get("fps", 0.0))))
+            target = _target_bitrate(rig)
+            if target is not None:
+                targets.append(target)
+    if sample_fps:
+        adapted_at = started + ADAPT_SECONDS
+        latency = (rig.channel(latency_since=adapted_at) or {}).get("latencyMs")
+        result.p95_latency_ms = None if latency is None else latency["p95"]
     result.syns_during = rig.net.syn_count() - syns_before
     cleared = time.time()
     clear()
@@ -144,10 +170,47 @@ def run_fault(
     elif _last_state(rig) != "CONNECTED":
         raise AssertionError(f"video flows but the device is {_last_state(rig)}")
     if samples:
-        result.min_fps = min(samples)
+        result.min_fps = min(fps for _, fps in samples)
+        adapted = [fps for at, fps in samples if at - LAB_FPS_WINDOW >= ADAPT_SECONDS]
+        if adapted:
+            result.median_fps = round(statistics.median(adapted), 1)
+            result.adapted_min_fps = min(adapted)
+    if targets:
+        result.min_target_kbit = round(min(targets) / 1000)
+        if min(targets) < _max_bitrate(rig):
+            result.restored_s = _wait_restored(rig, cleared)
     result.alive = rig.device.running
     result.rss_end_kib = rig.device_health()["rss_kib"]
     return result
+
+
+def _video_rate(rig: FaultRig) -> dict[str, Any] | None:
+    try:
+        status = rig.device_status()
+    except (OSError, AssertionError, TimeoutError):
+        return None  # the status endpoint is not part of what is measured
+    rate: dict[str, Any] | None = status.get("rateControl", {}).get("video")
+    return rate
+
+
+def _target_bitrate(rig: FaultRig) -> float | None:
+    rate = _video_rate(rig)
+    return None if rate is None else float(rate["targetBitrate"])
+
+
+def _max_bitrate(rig: FaultRig) -> float:
+    rate = _video_rate(rig)
+    return float("inf") if rate is None else float(rate["maxBitrate"])
+
+
+def _wait_restored(rig: FaultRig, cleared: float) -> float | None:
+    """Seconds from ``cleared`` until the device's target is back at its maximum."""
+    while time.time() - cleared < RESTORE_LIMIT:
+        rate = _video_rate(rig)
+        if rate is not None and rate["targetBitrate"] >= rate["maxBitrate"]:
+            return round(time.time() - cleared, 1)
+        time.sleep(0.5)
+    return None
 
 
 # --- network faults ----------------------------------------------------------------------
@@ -179,6 +242,35 @@ def bandwidth(rig: FaultRig, kbit: int = 500, seconds: float = 30.0) -> FaultRes
         f"uplink {kbit} kbit/s {seconds:g} s",
         lambda: rig.net.limit_uplink(kbit),
         rig.net.clear_uplink_limit,
+        seconds,
+        sample_fps=True,
+    )
+
+
+def lossy_uplink(rig: FaultRig, kbit: int, percent: int, seconds: float = 30.0) -> FaultResult:
+    """A narrow uplink that also loses packets at random (a distant Wi-Fi access point)."""
+    connect(rig)
+
+    def inject() -> None:
+        rig.net.limit_uplink(kbit)
+        rig.net.loss(percent)
+
+    def clear() -> None:
+        rig.net.clear_drops()
+        rig.net.clear_uplink_limit()
+
+    name = f"uplink {kbit} kbit/s + {percent} % loss {seconds:g} s"
+    return run_fault(rig, name, inject, clear, seconds, sample_fps=True)
+
+
+def delay(rig: FaultRig, delay_ms: float, jitter_ms: float, seconds: float = 30.0) -> FaultResult:
+    """Every packet, each way, held ``delay_ms +- jitter_ms`` (see tests.faults.delay_link)."""
+    connect(rig)
+    return run_fault(
+        rig,
+        f"delay {delay_ms:g} +- {jitter_ms:g} ms {seconds:g} s",
+        lambda: rig.start_delay(delay_ms, jitter_ms),
+        rig.stop_delay,
         seconds,
         sample_fps=True,
     )
