@@ -42,7 +42,7 @@ from alo_edge.system.rate_status import RateControlStatus
 from alo_edge.system.report import StateReporter
 from alo_edge.system.status import StatusServer
 from alo_edge.transport.base import Transport
-from alo_edge.transport.ice import pin_host_addresses
+from alo_edge.transport.ice import check_configured_ice_servers, pin_host_addresses
 from alo_edge.transport.janus import JanusTransport
 from alo_edge.transport.whip import WhipTransport
 
@@ -117,6 +117,8 @@ def ice_servers(config: Config) -> list[dict[str, Any]]:
         if server.credential is not None:
             entry["credential"] = server.credential
         servers.append(entry)
+    # The local config may stop the service (exit 78): judged by aiortc's own parser.
+    check_configured_ice_servers(servers)
     return servers
 
 

@@ -24,7 +24,7 @@ from alo_edge.transport.http import (
     read_limited,
     retry_after_seconds,
 )
-from alo_edge.transport.ice import ice_server_from_dict
+from alo_edge.transport.ice import usable_ice_servers
 
 #: The transports an access answer may name, and the URL schemes each one takes.
 URL_SCHEMES: dict[str, tuple[str, ...]] = {
@@ -78,12 +78,6 @@ def parse_access_answer(payload: bytes, *, default_token: str) -> Access:
     token = answer.get("token", default_token)
     if not isinstance(token, str) or not token:
         raise SignallingError("access answer 'token' is not a string")
-    servers = answer.get("iceServers", [])
-    if not isinstance(servers, list) or not all(isinstance(s, dict) for s in servers):
-        raise SignallingError("access answer 'iceServers' is not a list of objects")
-    for i, server in enumerate(servers):
-        try:
-            ice_server_from_dict(server, where=f"iceServers[{i}]")
-        except ValueError as exc:
-            raise SignallingError(f"access answer {exc}") from None
+    # A bad entry costs that entry (a warning names it), never the attempt.
+    servers = usable_ice_servers(answer.get("iceServers", []), source="access answer")
     return Access(transport, url, token, tuple(servers), room)
