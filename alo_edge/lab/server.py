@@ -32,6 +32,7 @@ from alo_edge.lab.tokens import (
     mint_token,
     verify_token,
 )
+from alo_edge.lab.turn import turn_ice_servers
 from alo_edge.lab.view import add_view_routes
 from alo_edge.session.states import ConnectionState
 from alo_edge.transport.ice import pin_host_addresses, rtc_configuration
@@ -59,6 +60,10 @@ class LabSettings:
     host: str = "127.0.0.1"
     port: int = 0
     host_addresses: tuple[str, ...] = ("127.0.0.1",)
+    #: TURN servers named in access answers, with short-lived credentials derived from
+    #: ``turn_secret`` (the TURN server's shared secret; see alo_edge.lab.turn).
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = None
 
     def __post_init__(self) -> None:
         # Fail at construction, not on the first request, when a credential is unusable.
@@ -73,7 +78,8 @@ class LabSettings:
         # The key and the secret must never reach a log line through a repr.
         return (
             f"LabSettings(host={self.host!r}, port={self.port!r}, "
-            f"host_addresses={self.host_addresses!r}, api_key=***, secret=***)"
+            f"host_addresses={self.host_addresses!r}, turn_urls={self.turn_urls!r}, "
+            "api_key=***, secret=***, turn_secret=***)"
         )
 
 
@@ -209,8 +215,13 @@ async def _access(request: web.Request) -> web.Response:
         raise _HttpError(403, "'user.id' does not match the user the token was issued for")
     token = _bearer(request)
     url = f"{request.url.origin()}/whip/{channel}"
+    settings = request.app[_STATE].settings
+    now = request.app[_STATE].wall_clock()
+    servers = turn_ice_servers(settings.turn_urls, settings.turn_secret, user_id, now)
     logger.info("access granted to user %s for channel %s", user_id, channel)
-    return web.json_response({"transport": "whip", "url": url, "token": token, "iceServers": []})
+    return web.json_response(
+        {"transport": "whip", "url": url, "token": token, "iceServers": servers}
+    )
 
 
 async def _whip_publish(request: web.Request) -> web.Response:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from alo_edge.lab import mint_token
-from tests.faults import scenarios
+from tests.faults import scenarios, turn
 from tests.faults.netlab import available
 from tests.faults.rig import USER, FaultRig
 from tests.faults.scenarios import FaultResult
@@ -60,7 +60,12 @@ MATRIX: dict[str, Callable[[FaultRig], FaultResult]] = {
     "http-401-rotate": _rotated_token,
     "unresolvable": lambda rig: scenarios.unresolvable_host(rig, 10),
     "tls-untrusted": lambda rig: scenarios.untrusted_tls(rig, 10),
+    "turn-udp-dropped": lambda rig: turn.fallback_list(rig, udp_blocked=True),
+    "turn-udp-allowed": lambda rig: turn.fallback_list(rig, udp_blocked=False),
 }
+#: Rows whose device sits behind a NAT with a TURN server beside the lab; CONNECTED is
+#: timed from the device's start.
+NAT_ROWS = ("turn-udp-dropped", "turn-udp-allowed")
 
 COLUMNS = (
     ("fault", "fault"),
@@ -75,6 +80,7 @@ COLUMNS = (
     ("p95 latency during", "p95_latency_ms"),
     ("lowest target kbit/s", "min_target_kbit"),
     ("bitrate restored after clear", "restored_s"),
+    ("media path", "media_path"),
     ("alive", "alive"),
     ("RSS MiB start/end", "rss"),
 )
@@ -113,7 +119,8 @@ def run(names: Sequence[str], log: Callable[[str], None]) -> list[dict[str, Any]
     for index, name in enumerate(names):
         log(f"faults: {name} ...")
         with tempfile.TemporaryDirectory(prefix="alo-edge-faults-") as tmp:
-            rig = FaultRig(Path(tmp), f"m{index}")
+            tag = f"m{index}"
+            rig = turn.nat_rig(Path(tmp), tag) if name in NAT_ROWS else FaultRig(Path(tmp), tag)
             try:
                 row = MATRIX[name](rig).as_dict()
             except Exception as error:  # one broken scenario must not hide the others

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from alo_edge.lab import mint_token
+from tests.faults.natlab import NatNet
 from tests.faults.netlab import NetPair, remove_leftovers
 from tests.helpers import (
     STEP,
@@ -64,11 +65,12 @@ def process_health(pid: int) -> dict[str, int]:
 class FaultRig:
     """One lab, one device, one pair of namespaces; :meth:`close` undoes all of it."""
 
-    def __init__(self, workdir: Path, tag: str) -> None:
+    def __init__(self, workdir: Path, tag: str, net: NetPair | NatNet | None = None) -> None:
+        """``net``: the namespaces (not yet created); a device and a lab on one veth by default."""
         remove_leftovers()
         self.workdir = workdir
         self.procs = Processes()
-        self.net = NetPair(tag, LAB_PORT)
+        self.net: NetPair | NatNet = net or NetPair(tag, LAB_PORT)
         self.net.create()
         self.lab: Proc | None = None
         self.gate: Proc | None = None
@@ -87,8 +89,11 @@ class FaultRig:
 
     # --- the lab -----------------------------------------------------------------------
 
-    def start_lab(self, timeout: float = STEP) -> Proc:
-        """``alo-edge lab`` on the lab's veth address, offering it as its host candidate."""
+    def start_lab(self, *options: str, timeout: float = STEP) -> Proc:
+        """``alo-edge lab`` on the lab's veth address, offering it as its host candidate.
+
+        ``options``: more ``alo-edge lab`` options (``--turn URL`` ...).
+        """
         self.lab = self.procs.start(
             self.net.in_lab(
                 *alo_edge_command(),
@@ -99,6 +104,7 @@ class FaultRig:
                 self.net.lab_address,
                 "--state-dir",
                 str(self.state_dir),
+                *options,
             ),
             name="lab",
         )
@@ -196,11 +202,13 @@ class FaultRig:
         access_url: str | None = None,
         name: str = "device",
         video: dict[str, Any] | None = None,
+        alo: dict[str, Any] | None = None,
     ) -> Proc:
         """``alo-edge run --events -`` in the device namespace, pinned to its veth address.
 
         ``video``: the ``[video]`` table; the default is :data:`CAMERA_720P`, from the
-        picamera2 stand-in in tests/sensors (put on the device's PYTHONPATH).
+        picamera2 stand-in in tests/sensors (put on the device's PYTHONPATH). ``alo``:
+        more ``[alo]`` keys (``ice_servers`` ...).
         """
         if not self.token_file.exists():
             self.write_token(self.mint())
@@ -212,6 +220,7 @@ class FaultRig:
             reconnect=reconnect,
         )
         document["network"]["host_addresses"] = [self.net.device_address]
+        document["alo"].update(alo or {})
         document["video"] = dict(CAMERA_720P if video is None else video)
         document["status"] = {"listen": DEVICE_STATUS}
         config = write_toml(self.workdir / f"{name}.toml", document)

@@ -56,6 +56,7 @@ class FaultResult:
     p95_latency_ms: float | None = None  # capture-to-decode, pictures decoded since then
     min_target_kbit: float | None = None  # the lowest target the device's controller set
     restored_s: float | None = None  # fault cleared -> the target back at video.bitrate
+    media_path: str | None = None  # what carried the media: "UDP", "TURN/TCP" (TURN rows)
     alive: bool = True
     rss_start_kib: int = 0
     rss_end_kib: int = 0
