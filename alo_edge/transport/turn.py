@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,12 +169,15 @@ async def choose(
     *,
     within: float = PROBE_TIMEOUT,
     grace: float = PREFERENCE_GRACE,
+    ask: Callable[[TurnServer, float], Awaitable[TurnAnswer]] | None = None,
 ) -> tuple[TurnServer | None, dict[str, TurnAnswer]]:
     """The first of ``ordered`` to grant an allocation (see the module docstring).
 
     Returns it (None when none did within ``within`` s) and each entry's answer so far.
+    ``ask``: how a server is asked (:func:`probe`).
     """
-    tasks = {server.url: asyncio.ensure_future(probe(server, within)) for server in ordered}
+    ask = ask or probe
+    tasks = {server.url: asyncio.ensure_future(ask(server, within)) for server in ordered}
     answers: dict[str, TurnAnswer] = {}
     deadline: float | None = None
     loop = asyncio.get_running_loop()
