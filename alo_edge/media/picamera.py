@@ -153,7 +153,7 @@ class PicameraSource(ThreadedDevice[AccessUnit, PassthroughTrack]):
             return  # the next encoder starts at the rate control's target
         try:
             set_encoder_bitrate(encoder, bitrate)
-        except OSError as exc:
+        except (OSError, AttributeError) as exc:  # a driver, or a picamera2, that refuses
             if not self._bitrate_failed:  # once: the control will not work any better later
                 self._bitrate_failed = True
                 logger.warning(

@@ -14,7 +14,9 @@ between hold. Two changes make it fit a door camera:
 - Queueing shows before loss: when the round-trip time climbs well above its floor
   (the lowest of the last 30 s), or the jitter above its own, the link is queueing;
   the target drops to 85 % of what reached the receiver (GCC's delay-based decrease;
-  the receiver's extended sequence numbers say how many packets arrived).
+  the receiver's extended sequence numbers say how many packets arrived). A round trip
+  that rose without loss and stays up through two cuts is a longer path, not a queue:
+  it becomes the new floor.
 - Random loss is not congestion: Wi-Fi loses packets at any rate, and cutting for it
   only starves the picture (NACK repairs most of it). Loss between 10 % and 25 % cuts
   only when the path is queueing too; over 25 % it cuts in any case. A loss cut also
@@ -25,12 +27,13 @@ Recovery: after a cut the target creeps up at 8 %/s towards what the link carrie
 it broke; once the encoder sends 15 % more than that without trouble for 3 s, the link
 has evidently grown and the target grows at 25 %/s back to the configured bitrate.
 
-REMB (a receiver's own estimate, or an SFU's cap) is a ceiling while it is steady or
-falling. A receiver estimates from what it gets and raises its estimate a few percent
-per second, so a rising REMB says "no congestion seen" rather than "no more than
-this"; following it up would take half a minute from 300 kbit/s back to 2 Mbit/s.
-A falling one is the receiver's own delay-based detector at work, and an SFU's fixed
-cap (Janus's room bitrate) never rises, so it stays a cap.
+REMB is a ceiling in the two ways receivers mean it. An SFU's cap (Janus sends its
+room bitrate, the very same figure every time) caps the target once it has repeated
+for 5 s. A receiver's own estimate (aiortc's receiver runs GCC's delay-based detector)
+moves: when it falls, the receiver saw congestion, and the target is cut to it; while
+it climbs it only follows what it gets (a few percent a second, never more than 1.5x),
+so it is not a limit: holding the target under it would take half a minute from
+300 kbit/s back to 2 Mbit/s.
 
 Nothing here sleeps or reads a clock: every input carries its arrival time.
 """
@@ -66,12 +69,18 @@ FLOOR_WINDOW = 30.0
 #: (plus four times the jitter floor, so a path that is merely jittery is not queueing).
 QUEUEING_RTT_MIN = 0.050
 QUEUEING_RTT_SHARE = 0.25
+#: A longer path, not a queue: the round trip still this share of what it was when the
+#: first queueing cut came, while the rate is at most this share of what it was then.
+LONGER_PATH_RTT_SHARE = 0.75
+LONGER_PATH_RATE_SHARE = 0.75
 #: Queueing: the jitter above twice its floor plus this.
 QUEUEING_JITTER = 0.030
 #: A REMB older than this no longer caps anything.
 REMB_LIFETIME = 5.0
-#: A REMB this much above the previous one is rising: it caps nothing (see the module).
-REMB_RISING = 1.02
+#: A REMB under this share of the previous one fell: a cut to its figure.
+REMB_FALL = 0.98
+#: A REMB repeating the very same figure this long is an SFU's cap: a ceiling.
+REMB_CAP_AFTER = 5.0
 #: A target less than this far above a capping REMB is clamped without counting a cut.
 REMB_CLAMP_QUIETLY = 1.1
 #: Congested (keyframes rationed, see :meth:`RateController.congested`) this long after a cut.
@@ -113,6 +122,31 @@ class Decision:
     change: Change
     target: int
     reason: str = ""
+
+
+@dataclass
+class _DelayStep:
+    """A round-trip time that rose without loss, and what the cuts since did to it.
+
+    A queue the device fills drains once it sends less, or overflows (loss). A path
+    that simply got longer (a hop to a distant relay, 200 ms of radio) keeps its round
+    trip whatever is sent, and loses nothing: after two cuts that changed neither, the
+    new round trip is the new floor and the bitrate may grow again.
+    """
+
+    rtt: float
+    rate: float
+    last: float
+    cuts: int = 0
+    lossy: bool = False
+
+    def longer_path(self, rtt: float, rate: float) -> bool:
+        return (
+            self.cuts >= 2
+            and not self.lossy
+            and rtt >= LONGER_PATH_RTT_SHARE * self.rtt
+            and rate <= LONGER_PATH_RATE_SHARE * self.rate
+        )
 
 
 class _WindowMin:
@@ -161,17 +195,21 @@ class RateController:
         self._broke_at: float | None = None
         self._clean_since: float | None = None
         self._remb: tuple[float, float] | None = None  # (at, bit/s)
+        self._remb_run: tuple[float, float] | None = None  # since when the same figure
         self._sent: float | None = None  # what the encoder produced, smoothed
         #: The most that reached the receiver in a congested report of this episode:
         #: while the bottleneck is busy, what arrives is what it carries.
         self._episode_through: float | None = None
         self._episode_last: float | None = None
-        #: The REMB value that caps the target now (None: REMB caps nothing).
+        #: The SFU cap (a REMB figure repeated for seconds) that holds the target now.
         self._remb_cap: float | None = None
         #: The latest inputs, for /status.
         self.last_report: ReceiverReport | None = None
+        self._delay_step: _DelayStep | None = None
         self.cuts = 0
         self.restores = 0
+        #: Times the round-trip time rose and stayed without loss: a longer path, re-measured.
+        self.new_baselines = 0
 
     # --- what it says ------------------------------------------------------------------
 
@@ -204,17 +242,25 @@ class RateController:
         self._jitter_floor.clear()
         self._last_report_at = None
         self._remb = None
+        self._remb_run = None
         self._remb_cap = None
         self._sent = None
 
     def on_remb(self, at: float, bitrate: float) -> Decision:
         """A REMB for the video stream arrived (see the module docstring on REMB)."""
-        previous = self._remb
-        self._remb = (at, float(bitrate))
-        rising = previous is not None and bitrate > REMB_RISING * previous[1]
-        # A rising estimate is a receiver probing up from what it gets: no limit. A
-        # falling or steady one is a limit (congestion seen, or an SFU's cap).
-        self._remb_cap = None if rising else float(bitrate)
+        previous, self._remb = self._remb, (at, float(bitrate))
+        if previous is not None and bitrate < REMB_FALL * previous[1]:
+            # The receiver's own detector saw congestion: that is a cut, to its figure.
+            self._remb_run = (at, float(bitrate))
+            self._remb_cap = None
+            reason = f"receiver estimate (REMB) fell to {bitrate / 1000:.0f} kbit/s"
+            return self._lower(at, bitrate, reason) or Decision(Change.NONE, self.target)
+        run = self._remb_run
+        if run is None or bitrate != run[1]:
+            self._remb_run = (at, float(bitrate))  # a new value: an estimate at work
+            self._remb_cap = None
+        elif at - run[0] >= REMB_CAP_AFTER:
+            self._remb_cap = float(bitrate)  # the same figure for seconds: an SFU's cap
         return self._apply_ceiling(at)
 
     def on_report(self, report: ReceiverReport, sent_bitrate: float | None = None) -> Decision:
@@ -237,6 +283,14 @@ class RateController:
             self._sent = SENT_SMOOTHING * sent_bitrate + (1 - SENT_SMOOTHING) * previous
         loss = report.fraction_lost
         queueing = self._queueing(report)
+        if queueing and self._longer_path(report):
+            self._rtt_floor.clear()
+            self._jitter_floor.clear()
+            self._rtt_floor.add(at, report.round_trip_time or 0.0)
+            self._jitter_floor.add(at, report.jitter)
+            self._broke_at = None  # no link broke: the path got longer
+            self.new_baselines += 1
+            queueing = False
         through = self._note_congestion(report, queueing)
         if loss > CUT_ABOVE_LOSS and (queueing or loss > HEAVY_LOSS):
             rate = self._rate * (1 - 0.5 * loss)
@@ -245,7 +299,11 @@ class RateController:
             return self._cut(at, rate, _loss_reason(loss, report), through)
         if queueing:
             basis = self._rate if through is None else min(self._rate, through)
-            return self._cut(at, basis * QUEUEING_DECREASE, self._queueing_reason(report), through)
+            reason = self._queueing_reason(report)
+            decision = self._cut(at, basis * QUEUEING_DECREASE, reason, through)
+            if decision.change is Change.CUT and self._delay_step is not None:
+                self._delay_step.cuts += 1
+            return decision
         if loss >= GROW_BELOW_LOSS:
             self._clean_since = None  # hold
             return self._apply_ceiling(at)
@@ -278,6 +336,21 @@ class RateController:
         self._episode_through = max(received, through) if same and through is not None else received
         self._episode_last = report.at
         return self._episode_through
+
+    def _longer_path(self, report: ReceiverReport) -> bool:
+        """Whether a queueing signal is a longer path rather than a queue (see _DelayStep)."""
+        rtt = report.round_trip_time
+        if rtt is None:
+            return False
+        step = self._delay_step
+        if step is None or report.at - step.last > CONGESTION_MEMORY:
+            step = self._delay_step = _DelayStep(rtt, self._rate, report.at)
+        step.last = report.at
+        step.lossy = step.lossy or report.fraction_lost >= GROW_BELOW_LOSS
+        if step.longer_path(rtt, self._rate):
+            self._delay_step = None
+            return True
+        return False
 
     def _queueing_reason(self, report: ReceiverReport) -> str:
         rtt, floor = report.round_trip_time, self._rtt_floor.value

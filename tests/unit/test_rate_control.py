@@ -239,3 +239,37 @@ def test_a_new_path_forgets_the_old_round_trip_floor() -> None:
 def test_min_above_max_is_refused() -> None:
     with pytest.raises(ValueError, match="min_bitrate"):
         RateController(100_000, 200_000)
+
+
+def test_a_path_that_gets_longer_is_measured_again_not_starved() -> None:
+    # 200 +- 50 ms each way from one moment on (a relay, a radio hop): no queue, no loss.
+    controller = RateController(MAX, MIN)
+    for second in range(1, 11):
+        controller.on_report(clean(float(second), rtt=0.02))
+    rng = random.Random(5)
+    targets = []
+    for second in range(11, 41):
+        rtt = 0.4 + rng.uniform(-0.08, 0.08)
+        controller.on_report(ReceiverReport(float(second), 0.0, 0.03, rtt, 1_700_000))
+        targets.append(controller.target)
+
+    assert controller.new_baselines == 1
+    assert controller.cuts <= 3
+    assert min(targets) >= MAX * 0.5
+    assert targets[-1] == MAX
+
+
+def test_a_receiver_repeating_a_rising_estimate_does_not_hold_the_target_back() -> None:
+    # aiortc's receiver sends its estimate several times a second, often unchanged.
+    controller = RateController(MAX, MIN)
+    controller.on_report(ReceiverReport(1.0, 0.5, 0.002, 0.02, 400_000))
+    remb = 400_000.0
+    now = 2.0
+    for _ in range(15):
+        remb *= 1.08  # the receiver's own AIMD ramp, 8 % a second
+        for _ in range(4):
+            controller.on_remb(now, remb)
+            now += 0.25
+        controller.on_report(clean(now))
+
+    assert controller.target > 1.5 * remb
