@@ -62,10 +62,11 @@ MATRIX: dict[str, Callable[[FaultRig], FaultResult]] = {
     "tls-untrusted": lambda rig: scenarios.untrusted_tls(rig, 10),
     "turn-udp-dropped": lambda rig: turn.fallback_list(rig, udp_blocked=True),
     "turn-udp-allowed": lambda rig: turn.fallback_list(rig, udp_blocked=False),
+    "turn-tls-only": turn.turn_over_tls,
 }
 #: Rows whose device sits behind a NAT with a TURN server beside the lab; CONNECTED is
 #: timed from the device's start.
-NAT_ROWS = ("turn-udp-dropped", "turn-udp-allowed")
+NAT_ROWS = ("turn-udp-dropped", "turn-udp-allowed", "turn-tls-only")
 
 COLUMNS = (
     ("fault", "fault"),

@@ -203,12 +203,13 @@ class FaultRig:
         name: str = "device",
         video: dict[str, Any] | None = None,
         alo: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
     ) -> Proc:
         """``alo-edge run --events -`` in the device namespace, pinned to its veth address.
 
         ``video``: the ``[video]`` table; the default is :data:`CAMERA_720P`, from the
         picamera2 stand-in in tests/sensors (put on the device's PYTHONPATH). ``alo``:
-        more ``[alo]`` keys (``ice_servers`` ...).
+        more ``[alo]`` keys (``ice_servers`` ...); ``env``: more environment variables.
         """
         if not self.token_file.exists():
             self.write_token(self.mint())
@@ -226,9 +227,8 @@ class FaultRig:
         config = write_toml(self.workdir / f"{name}.toml", document)
         config.chmod(0o600)
         command = [*alo_edge_command(), "run", "-c", str(config), "--events", "-"]
-        self.device = self.procs.start(
-            self.net.in_device("env", f"PYTHONPATH={SENSORS}", *command), name=name
-        )
+        variables = [f"{k}={v}" for k, v in {"PYTHONPATH": str(SENSORS), **(env or {})}.items()]
+        self.device = self.procs.start(self.net.in_device("env", *variables, *command), name=name)
         return self.device
 
     def device_status(self, timeout: float = 5.0) -> dict[str, Any]:

@@ -31,6 +31,8 @@ ADAPT_SECONDS = 10.0
 LAB_FPS_WINDOW = 5.0
 #: How long after the fault clears the device may take to ask for its full bitrate again.
 RESTORE_LIMIT = 40.0
+#: Seconds after the device started when its camera's working set has filled.
+CAMERA_WARM_UP = 5.0
 #: How long after the fault clears a device may take to be CONNECTED before we give up.
 RECOVERY_LIMIT = 60.0
 #: "RSS sane": growth over one scenario that would mean a leak, not a working set.
@@ -314,6 +316,16 @@ def server_frozen(rig: FaultRig, seconds: float = 20.0) -> FaultResult:
 # --- HTTP faults (a gate in front of the lab) --------------------------------------------
 
 
+def _warm_rss(rig: FaultRig, started: float) -> int:
+    """The device's RSS once its camera and encoder are warm (a few seconds after start).
+
+    The 720p camera opens before the first attempt and its encoder's buffers fill over
+    the first seconds: growth from then on would be no leak, only a working set.
+    """
+    time.sleep(max(0.0, started + CAMERA_WARM_UP - time.time()))
+    return rig.device_health()["rss_kib"]
+
+
 def _gate_url(rig: FaultRig, scheme: str = "http") -> str:
     return f"{scheme}://{rig.net.lab_address}:{GATE_PORT}/v1/video/access"
 
@@ -333,7 +345,7 @@ def service_unavailable(
     error = device.wait_for(state_is("ERROR"), what="ERROR for the 503")
     result.detect_s = round(error["ts"] - started, 2)
     result.messages.append(str(error["detail"].get("message", "")))
-    result.rss_start_kib = rig.device_health()["rss_kib"]
+    result.rss_start_kib = _warm_rss(rig, started)
     deadline = time.monotonic() + failures * (retry_after + STEP)
     while len(rig.gate_requests()) < failures:
         assert time.monotonic() < deadline, rig.gate_requests()
@@ -371,7 +383,7 @@ def rotated_token(
     error = device.wait_for(state_is("ERROR"), what="ERROR for the 401")
     result.detect_s = round(error["ts"] - started, 2)
     result.messages.append(str(error["detail"].get("message", "")))
-    result.rss_start_kib = rig.device_health()["rss_kib"]
+    result.rss_start_kib = _warm_rss(rig, started)
     cap = float((reconnect or {}).get("max_delay", 30.0))
     deadline = time.monotonic() + attempts * (cap + STEP)
     while len(rig.gate_requests()) < attempts:
@@ -405,7 +417,7 @@ def never_connects(
     device = rig.start_device(access_url=access_url, reconnect=reconnect)
     error = device.wait_for(state_is("ERROR"), what="ERROR")
     result.detect_s = round(error["ts"] - started, 2)
-    result.rss_start_kib = rig.device_health()["rss_kib"]
+    result.rss_start_kib = _warm_rss(rig, started)
     while (left := started + seconds - time.time()) > 0:
         time.sleep(min(1.0, left))
     for event in _events_since(rig, started):

@@ -50,6 +50,18 @@ def test_with_udp_allowed_the_same_config_sends_its_media_over_udp(nat_rig: Faul
     assert result.alive, result
 
 
+@pytest.mark.timeout(120)
+def test_turn_over_tls_gets_through_too(nat_rig: FaultRig) -> None:
+    result = turn.turn_over_tls(nat_rig)
+
+    assert result.recover_s is not None, result
+    assert result.recover_s <= 5.0, result
+    assert result.media_path == "TURN/TCP", result
+    assert result.median_fps is not None, result
+    assert result.median_fps >= 25.0, result
+    assert result.alive, result
+
+
 @pytest.mark.timeout(90)
 def test_a_wrong_turn_password_is_reported_as_such(nat_rig: FaultRig) -> None:
     # 73a265e said only "media path did not come up within 10 s".

@@ -24,13 +24,14 @@ import statistics
 import time
 from pathlib import Path
 
-from tests.faults.natlab import TURN_ADDRESS, TURN_PORT, NatNet
+from tests.faults.natlab import TURN_ADDRESS, TURN_PORT, TURN_TLS_PORT, NatNet
 from tests.faults.rig import LAB_PORT, FaultRig
-from tests.faults.scenarios import FaultResult, state_is
+from tests.faults.scenarios import FaultResult, self_signed_certificate, state_is
 from tests.helpers import STEP, Proc
 
 TURN_UDP = f"turn:{TURN_ADDRESS}:{TURN_PORT}?transport=udp"
 TURN_TCP = f"turn:{TURN_ADDRESS}:{TURN_PORT}?transport=tcp"
+TURN_TLS = f"turns:{TURN_ADDRESS}:{TURN_TLS_PORT}"
 #: A firewall fallback list as an operator writes it: UDP first, then TCP.
 FALLBACK_LIST = (TURN_UDP, TURN_TCP)
 #: How long the lab's fps is watched once the device is CONNECTED.
@@ -47,14 +48,21 @@ def nat(rig: FaultRig) -> NatNet:
     return rig.net
 
 
-def start_coturn(rig: FaultRig, *auth: str) -> Proc:
-    """Debian's ``turnserver`` in the TURN namespace; returns once it accepts TCP."""
+def start_coturn(rig: FaultRig, *auth: str, tls: tuple[Path, Path] | None = None) -> Proc:
+    """Debian's ``turnserver`` in the TURN namespace; returns once it accepts TCP.
+
+    ``tls``: (certificate, key) to listen for TURN over TLS on port 5349 too.
+    """
     net = nat(rig)
+    listeners = ["--no-tls"]
+    if tls is not None:
+        listeners = ["--tls-listening-port", str(TURN_TLS_PORT), "--cert", str(tls[0]),
+                     "--pkey", str(tls[1])]  # fmt: skip
     turn = rig.procs.start(
         net.in_turn(
             "turnserver", "-n", "--listening-ip", TURN_ADDRESS, "--relay-ip", TURN_ADDRESS,
             "--listening-port", str(TURN_PORT), "--min-port", "49152", "--max-port", "49999",
-            "--realm", "alo-lab", "--no-tls", "--no-dtls", "--no-cli", "--fingerprint",
+            "--realm", "alo-lab", *listeners, "--no-dtls", "--no-cli", "--fingerprint",
             "--no-software-attribute", "--log-file", "stdout", "--simple-log",
             "--pidfile", str(rig.workdir / "turnserver.pid"), *auth,
         ),
@@ -75,10 +83,12 @@ def _accepts(host: str, port: int) -> bool:
     return False
 
 
-def start_lab_with_turn(rig: FaultRig, urls: tuple[str, ...]) -> str:
+def start_lab_with_turn(
+    rig: FaultRig, urls: tuple[str, ...], tls: tuple[Path, Path] | None = None
+) -> str:
     """coturn with a shared secret, and a lab whose access answers carry credentials for it."""
     secret = secrets.token_hex(16)
-    start_coturn(rig, "--use-auth-secret", f"--static-auth-secret={secret}")
+    start_coturn(rig, "--use-auth-secret", f"--static-auth-secret={secret}", tls=tls)
     secret_file = rig.workdir / "turn-secret"
     secret_file.write_text(secret + "\n", encoding="utf-8")
     secret_file.chmod(0o600)
@@ -99,14 +109,16 @@ def media_path(rig: FaultRig, udp_before: int, tcp_before: int) -> str:
     return f"unclear (UDP {udp} B, TURN/TCP {tcp} B)"
 
 
-def connect_and_watch(rig: FaultRig, name: str, *, udp_blocked: bool) -> FaultResult:
+def connect_and_watch(
+    rig: FaultRig, name: str, *, udp_blocked: bool, env: dict[str, str] | None = None
+) -> FaultResult:
     """Start the device, time CONNECTED, then watch the lab's fps and the path media takes."""
     net = nat(rig)
     if udp_blocked:
         net.drop_udp()
     result = FaultResult(fault=name, duration_s=WATCH_SECONDS)
     started = time.time()
-    device = rig.start_device()
+    device = rig.start_device(env=env)
     connected = device.wait_for(state_is("CONNECTED"), timeout=3 * STEP, what="CONNECTED")
     result.recover_s = round(connected["ts"] - started, 2)
     result.rss_start_kib = rig.device_health()["rss_kib"]
@@ -132,6 +144,18 @@ def fallback_list(rig: FaultRig, *, udp_blocked: bool) -> FaultResult:
     start_lab_with_turn(rig, FALLBACK_LIST)
     blocked = "UDP dropped" if udp_blocked else "UDP allowed"
     return connect_and_watch(rig, f"TURN udp,tcp list, NAT, {blocked}", udp_blocked=udp_blocked)
+
+
+def turn_over_tls(rig: FaultRig) -> FaultResult:
+    """UDP dropped and only ``turns:`` named: TURN over TLS, trusted through SSL_CERT_FILE."""
+    cert, key = self_signed_certificate(rig.workdir, TURN_ADDRESS)
+    start_lab_with_turn(rig, (TURN_TLS,), tls=(cert, key))
+    # aioice verifies the TURN server's certificate with Python's default context: the
+    # device trusts this one certificate as a deployment trusts its CA.
+    return connect_and_watch(
+        rig, "TURN over TLS only, NAT, UDP dropped", udp_blocked=True,
+        env={"SSL_CERT_FILE": str(cert)},
+    )  # fmt: skip
 
 
 def wrong_turn_password(rig: FaultRig) -> tuple[FaultResult, str]:
