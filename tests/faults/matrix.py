@@ -51,6 +51,7 @@ MATRIX: dict[str, Callable[[FaultRig], FaultResult]] = {
     "blackhole-30": lambda rig: scenarios.blackhole(rig, 30),
     "loss-10": lambda rig: scenarios.loss(rig, 10, 30),
     "uplink-500k": lambda rig: scenarios.bandwidth(rig, 500, 30),
+    "uplink-500k-fixed": lambda rig: scenarios.bandwidth(rig, 500, 30, fixed=True),
     "uplink-300k": lambda rig: scenarios.bandwidth(rig, 300, 30),
     "uplink-1m-loss-5": lambda rig: scenarios.lossy_uplink(rig, 1000, 5, 30),
     "delay-200": lambda rig: scenarios.delay(rig, 200, 50, 30),

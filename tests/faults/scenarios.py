@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.faults.rig import GATE_PORT, FaultRig
+from tests.faults.rig import CAMERA_720P, GATE_PORT, FaultRig
 from tests.helpers import STEP, Event, state_is
 
 #: Video at the lab must keep at least this rate through loss and a narrow uplink.
@@ -238,11 +238,16 @@ def loss(rig: FaultRig, percent: int = 10, seconds: float = 30.0) -> FaultResult
     )
 
 
-def bandwidth(rig: FaultRig, kbit: int = 500, seconds: float = 30.0) -> FaultResult:
-    connect(rig)
+def bandwidth(
+    rig: FaultRig, kbit: int = 500, seconds: float = 30.0, *, fixed: bool = False
+) -> FaultResult:
+    """A narrow uplink; ``fixed``: the camera keeps its bitrate (min_bitrate = bitrate),
+    as before the rate controller: the side-by-side baseline."""
+    video = {**CAMERA_720P, "min_bitrate": CAMERA_720P["bitrate"]} if fixed else None
+    connect(rig, video=video)
     return run_fault(
         rig,
-        f"uplink {kbit} kbit/s {seconds:g} s",
+        f"uplink {kbit} kbit/s {seconds:g} s" + (", bitrate fixed" if fixed else ""),
         lambda: rig.net.limit_uplink(kbit),
         rig.net.clear_uplink_limit,
         seconds,
