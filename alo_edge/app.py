@@ -46,12 +46,13 @@ from alo_edge.system.health import SourceHealth
 from alo_edge.system.netwatch import NetworkWatcher
 from alo_edge.system.notify import Notifier
 from alo_edge.system.pi_health import PiHealth
+from alo_edge.system.rate_status import RateControlStatus
 from alo_edge.system.report import StateReporter
 from alo_edge.system.status import StatusSection, StatusServer
 from alo_edge.system.timesync import TimeSyncWatch
 from alo_edge.system.token_status import TokenStatus
 from alo_edge.transport.base import Transport
-from alo_edge.transport.ice import pin_host_addresses
+from alo_edge.transport.ice import check_configured_ice_servers, pin_host_addresses
 from alo_edge.transport.janus import JanusTransport
 from alo_edge.transport.whip import WhipTransport
 
@@ -81,12 +82,17 @@ def build_video_source(config: Config) -> MediaSource | None:
     if v.source == "picamera2":
         check_picamera2()
         return PicameraSource(
-            v.width, v.height, v.fps, bitrate=v.bitrate, keyframe_interval=v.keyframe_interval
+            v.width,
+            v.height,
+            v.fps,
+            bitrate=v.bitrate,
+            min_bitrate=v.min_bitrate,
+            keyframe_interval=v.keyframe_interval,
         )
     if v.source == "v4l2":
         return V4l2Source(v.device, v.width, v.height, v.fps)
     if v.source == "file" and v.file:
-        return FileSource(v.file, fallback_fps=v.fps)
+        return FileSource(v.file, fallback_fps=v.fps, bitrate=v.bitrate)
     if v.source == "none":
         return None
     raise ConfigError(f"unsupported source {v.source!r}", key="video.source")
@@ -146,6 +152,8 @@ def ice_servers(config: Config) -> list[dict[str, Any]]:
         if server.credential is not None:
             entry["credential"] = server.credential
         servers.append(entry)
+    # The local config may stop the service (exit 78): judged by aiortc's own parser.
+    check_configured_ice_servers(servers)
     return servers
 
 
@@ -409,7 +417,10 @@ def build_components(
     if config.status.listen.enabled:
         if credentials is not None:
             sections.append(TokenStatus(credentials))
-        components.append(StatusServer(config, sections=sections))
+        # The passthrough video's rate control (target, loss, RTT) reports there too.
+        rate = RateControlStatus()
+        sections.append(rate)
+        components += [rate, StatusServer(config, sections=sections)]
     return components
 
 

@@ -87,6 +87,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="IP",
         help="ICE host candidate address (default: the listen address when it is loopback)",
     )
+    lab.add_argument(
+        "--turn", action="append", metavar="URL", help="a TURN URL for devices (repeat, in order)"
+    )
+    lab.add_argument(
+        "--turn-secret-file",
+        type=Path,
+        metavar="FILE",
+        help="the TURN server's shared secret: access answers carry short-lived credentials",
+    )
     lab.set_defaults(handler="service:lab")
 
     token = commands.add_parser(

@@ -93,6 +93,9 @@ def lab(args: argparse.Namespace) -> int:
     host, port = listen.host, listen.port
     api_key, secret = load_or_create_credentials(args.state_dir)
     addresses = args.host_address or ([host] if host.startswith("127.") or host == "::1" else [])
+    turn_secret = None
+    if args.turn_secret_file is not None:
+        turn_secret = args.turn_secret_file.read_text(encoding="utf-8").strip()
     settings = LabSettings(
         api_key=api_key,
         secret=secret,
@@ -102,6 +105,8 @@ def lab(args: argparse.Namespace) -> int:
         client_token_ttl=args.client_token_ttl,
         end_sessions_at_expiry=args.end_sessions_at_expiry,
         clients_file=args.state_dir / "clients.json",
+        turn_urls=tuple(args.turn or ()),
+        turn_secret=turn_secret,
     )
 
     async def serve() -> None:

@@ -29,25 +29,6 @@ def ice_url_problem(urls: Any) -> str | None:
     return None
 
 
-def ice_server_fields(entry: dict[str, Any], *, where: str) -> tuple[list[str], Any, Any]:
-    """``(urls, username, credential)`` of a WebRTC-style ICE server dict, checked.
-
-    The one place that knows what such a dict must hold, for the config, an access
-    answer and WHIP ``Link`` headers alike; a problem is a ConfigError naming ``where``.
-    """
-    raw_urls: Any = entry.get("urls")
-    problem = ice_url_problem(raw_urls)
-    if problem:
-        raise ConfigError(problem, key=f"{where}.urls")
-    urls = [raw_urls] if isinstance(raw_urls, str) else [str(url) for url in raw_urls]
-    username, credential = entry.get("username"), entry.get("credential")
-    if username is not None and not isinstance(username, str):
-        raise ConfigError("expected 'username' to be a string", key=where)
-    if credential is not None and not isinstance(credential, str):
-        raise ConfigError("expected 'credential' to be a string", key=where)
-    return urls, username, credential
-
-
 def _endpoint(config: Config) -> None:
     alo = config.alo
     if not alo.access_url and not alo.url:

@@ -123,6 +123,8 @@ class VideoConfig:
     fps: int = field(default=30, metadata={"minimum": 1, "maximum": 120})
     #: picamera2's H.264 encoder: target bit/s and seconds between IDR pictures.
     bitrate: int = field(default=2_000_000, metadata={"minimum": 100_000, "maximum": 50_000_000})
+    #: The rate controller never asks the encoder for less than this (bit/s).
+    min_bitrate: int = field(default=100_000, metadata={"minimum": 50_000, "maximum": 50_000_000})
     keyframe_interval: float = field(default=2.0, metadata={"minimum": 0.1, "maximum": 60})
     device: str = "/dev/video0"  # v4l2
     file: str | None = None  # file: an Annex-B .h264 file, replayed at its own frame rate

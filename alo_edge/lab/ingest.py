@@ -19,6 +19,7 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from alo_edge.lab.jitter import receive_video_like_a_browser
 from alo_edge.lab.probes import LatencyProbe, ToneProbe
 from alo_edge.lab.relay import LiveChannel
 
@@ -185,6 +186,12 @@ class IngestSession:
         logger.info(
             "channel %s session %s: receiving %s", self.channel, self.session_id, track.kind
         )
+        if track.kind == "video":
+            # Fired while the offer is applied, before any RTP: a lost packet must cost
+            # a viewer what it costs in a browser, not half a minute of frozen video.
+            for receiver in self._pc.getReceivers():
+                if receiver.track is track:
+                    receive_video_like_a_browser(receiver)
         task = asyncio.create_task(self._consume(track), name=f"lab-ingest-{track.kind}")
         self._consumers.add(task)
 

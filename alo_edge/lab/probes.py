@@ -22,6 +22,8 @@ from alo_edge.media.stamp import read_stamp
 
 TONE_WINDOW_SECONDS = 1.0
 LATENCY_SAMPLES = 300
+#: Samples kept for a ``since`` query: two minutes at 30 fps.
+LATENCY_HISTORY = 3600
 #: A stamp read from a picture that has none decodes to noise; beyond this it is noise.
 MAX_PLAUSIBLE_LATENCY_MS = 10_000
 
@@ -63,20 +65,30 @@ class LatencyProbe:
 
     def __init__(self, wall_clock: Callable[[], float] = time.time) -> None:
         self._wall_clock = wall_clock
-        self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        #: (decoded at, epoch seconds; latency, ms)
+        self._latencies: deque[tuple[float, float]] = deque(maxlen=LATENCY_HISTORY)
 
     def add(self, frame: av.VideoFrame) -> None:
         """Read the stamp of a decoded picture; keep its latency when plausible."""
         _, capture_ms = read_stamp(frame)
-        latency = (int(self._wall_clock() * 1000) - capture_ms) % 2**32
+        now = self._wall_clock()
+        latency = (int(now * 1000) - capture_ms) % 2**32
         if latency < MAX_PLAUSIBLE_LATENCY_MS:
-            self._latencies.append(float(latency))
+            self._latencies.append((now, float(latency)))
 
-    def percentiles(self) -> dict[str, float] | None:
-        """``{"p50", "p95", "samples"}`` in ms, or None before any stamped picture."""
-        if not self._latencies:
+    def percentiles(self, since: float | None = None) -> dict[str, float] | None:
+        """``{"p50", "p95", "samples"}`` in ms, or None before any stamped picture.
+
+        Over the last :data:`LATENCY_SAMPLES` pictures, or over those decoded since the
+        epoch time ``since`` (a fault rig asks for the pictures of one fault).
+        """
+        if since is None:
+            recent = list(self._latencies)[-LATENCY_SAMPLES:]
+        else:
+            recent = [entry for entry in self._latencies if entry[0] >= since]
+        if not recent:
             return None
-        values = np.array(self._latencies)
+        values = np.array([latency for _, latency in recent])
         return {
             "p50": round(float(np.percentile(values, 50)), 1),
             "p95": round(float(np.percentile(values, 95)), 1),

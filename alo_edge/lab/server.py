@@ -45,6 +45,7 @@ from alo_edge.lab.tokens import (
     mint_token,
     verify_token,
 )
+from alo_edge.lab.turn import turn_ice_servers
 from alo_edge.lab.view import add_view_routes
 from alo_edge.session.states import ConnectionState
 from alo_edge.transport.ice import pin_host_addresses, rtc_configuration
@@ -77,6 +78,10 @@ class LabSettings:
     end_sessions_at_expiry: bool = False
     #: Where issued client credentials are kept (None: in memory only).
     clients_file: Path | None = None
+    #: TURN servers named in access answers, with short-lived credentials derived from
+    #: ``turn_secret`` (the TURN server's shared secret; see alo_edge.lab.turn).
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: str | None = None
 
     def __post_init__(self) -> None:
         # Fail at construction, not on the first request, when a credential is unusable.
@@ -91,7 +96,8 @@ class LabSettings:
         # The key and the secret must never reach a log line through a repr.
         return (
             f"LabSettings(host={self.host!r}, port={self.port!r}, "
-            f"host_addresses={self.host_addresses!r}, api_key=***, secret=***)"
+            f"host_addresses={self.host_addresses!r}, turn_urls={self.turn_urls!r}, "
+            "api_key=***, secret=***, turn_secret=***)"
         )
 
 
@@ -183,8 +189,13 @@ async def _access(request: web.Request) -> web.Response:
         raise HttpError(403, "'user.id' does not match the user the token was issued for")
     token = bearer_of(request)
     url = f"{public_origin(request)}/whip/{channel}"
+    settings = request.app[_STATE].settings
+    now = request.app[_STATE].wall_clock()
+    servers = turn_ice_servers(settings.turn_urls, settings.turn_secret, user_id, now)
     logger.info("access granted to user %s for channel %s", user_id, channel)
-    return web.json_response({"transport": "whip", "url": url, "token": token, "iceServers": []})
+    return web.json_response(
+        {"transport": "whip", "url": url, "token": token, "iceServers": servers}
+    )
 
 
 async def _whip_publish(request: web.Request) -> web.Response:
@@ -277,7 +288,7 @@ async def _kick(request: web.Request) -> web.Response:
     return web.json_response({"kicked": session.session_id})
 
 
-def _channel_report(channel: Channel) -> dict[str, Any]:
+def _channel_report(channel: Channel, latency_since: float | None = None) -> dict[str, Any]:
     stats = channel.stats
     return {
         "connected": stats.connected,
@@ -287,7 +298,7 @@ def _channel_report(channel: Channel) -> dict[str, Any]:
         "height": stats.height,
         "audioFrames": stats.audio_frames,
         "audioFrequency": stats.tone.dominant_frequency(),
-        "latencyMs": stats.latency.percentiles(),
+        "latencyMs": stats.latency.percentiles(latency_since),
         "sessions": stats.sessions_total,
         "deletes": stats.deletes,
         "expiredSessions": stats.expired_sessions,
@@ -346,10 +357,18 @@ async def _report_events(request: web.Request) -> web.Response:
 
 
 async def _channels(request: web.Request) -> web.Response:
-    """GET /api/channels: what each channel has received."""
+    """GET /api/channels: what each channel has received.
+
+    ``?latencySince=EPOCH``: latency percentiles over the pictures decoded since then.
+    """
     channels = request.app[_STATE].channels
+    raw_since = request.query.get("latencySince")
+    try:
+        since = None if raw_since is None else float(raw_since)
+    except ValueError:
+        raise HttpError(400, "'latencySince' must be a number (epoch seconds)") from None
     return web.json_response(
-        {"channels": {channel.name: _channel_report(channel) for channel in channels}}
+        {"channels": {channel.name: _channel_report(channel, since) for channel in channels}}
     )
 
 

@@ -6,6 +6,10 @@ same keyframe handling. The file is read once into memory, split into access uni
 by FFmpeg's H.264 parser, and replayed at its own frame rate (from the SPS timing
 info; ``fallback_fps`` when it has none), looping. A keyframe request jumps to the
 next IDR picture, as a camera encoder forcing one would produce.
+
+A recording cannot be re-encoded: this source does not adapt to the network. Its
+rate control only observes (loss and round-trip time still show in ``/status``);
+on a weak link, record the file at a bitrate the link takes.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import av
 import numpy as np
 
 from alo_edge.errors import ConfigError
+from alo_edge.media.adaptive import AdaptiveBitrate
 from alo_edge.media.base import VIDEO_CLOCK_RATE
 from alo_edge.media.passthrough import AccessUnit, KeyframeRequests, PassthroughTrack
 from alo_edge.media.tracks import TrackSlot
@@ -149,13 +154,15 @@ class FileSource:
 
     kind = "video"
 
-    def __init__(self, path: str | Path, fallback_fps: int = 30) -> None:
+    def __init__(self, path: str | Path, fallback_fps: int = 30, bitrate: int = 2_000_000) -> None:
         self.path = Path(path)
         units, rate, self.width, self.height = read_h264_file(self.path, fallback_fps)
         self.fps = float(rate)
         self.frames = len(units)
         self._feed = FileFeed(units, rate)
-        self._tracks = TrackSlot(lambda: PassthroughTrack(self._feed))
+        #: Observes only: a recording cannot be re-encoded (``adapts`` is false).
+        self.rate_control = AdaptiveBitrate(bitrate, bitrate, apply=None)
+        self._tracks = TrackSlot(lambda: PassthroughTrack(self._feed, self.rate_control))
 
     @property
     def device_id(self) -> str:

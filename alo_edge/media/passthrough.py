@@ -20,18 +20,24 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from alo_edge.media.base import VIDEO_TIME_BASE
 
+if TYPE_CHECKING:
+    from alo_edge.media.adaptive import AdaptiveBitrate
+
 logger = logging.getLogger(__name__)
 
 #: At most one forced keyframe per this many seconds: a receiver losing packets may ask
 #: for one with every RTCP report, and each keyframe costs ten P-frames of bandwidth.
 KEYFRAME_MIN_INTERVAL = 0.5
+#: The same while the rate controller sees congestion: a 720p IDR is over a second of
+#: a 500 kbit/s link, and each one forced then queues the pictures behind it.
+CONGESTED_KEYFRAME_INTERVAL = 2.0
 
 
 @dataclass(frozen=True)
@@ -71,13 +77,21 @@ def is_idr(data: bytes) -> bool:
 
 
 class PassthroughTrack(MediaStreamTrack):
-    """A video track returning encoded ``av.Packet``s, which aiortc sends as they are."""
+    """A video track returning encoded ``av.Packet``s, which aiortc sends as they are.
+
+    ``rate`` (the source's rate control) hears what is sent and what the far end
+    reports about it (see :mod:`alo_edge.media.feedback`); each track is one
+    connection, so a new track starts a new path for it.
+    """
 
     kind = "video"
 
-    def __init__(self, feed: AccessUnitFeed) -> None:
+    def __init__(self, feed: AccessUnitFeed, rate: AdaptiveBitrate | None = None) -> None:
         super().__init__()
         self._feed = feed
+        self.rate = rate
+        if rate is not None:
+            rate.new_path()
 
     async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
@@ -86,6 +100,8 @@ class PassthroughTrack(MediaStreamTrack):
         packet = av.Packet(unit.data)
         packet.pts = unit.pts
         packet.time_base = VIDEO_TIME_BASE
+        if self.rate is not None:
+            self.rate.sent(len(unit.data))
         return packet
 
     def request_keyframe(self) -> None:
@@ -97,7 +113,10 @@ class KeyframeRequests:
     """Turns keyframe requests into forced keyframes, at most one per ``min_interval``.
 
     A request inside the interval is not dropped but deferred to its end, so the
-    receiver that asked still gets its picture. Call from the event loop only.
+    receiver that asked still gets its picture; any keyframe that leaves meanwhile
+    (the encoder's periodic IDR) answers it instead (:meth:`keyframe_sent`). The
+    rate controller lengthens ``min_interval`` under congestion. Call from the event
+    loop only.
     """
 
     def __init__(
@@ -107,7 +126,7 @@ class KeyframeRequests:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._force = force
-        self._min_interval = min_interval
+        self.min_interval = min_interval
         self._clock = clock
         self._last: float | None = None
         self._deferred: asyncio.TimerHandle | None = None
@@ -120,11 +139,16 @@ class KeyframeRequests:
         if self._deferred is not None:
             return
         now = self._clock()
-        wait = 0.0 if self._last is None else self._last + self._min_interval - now
+        wait = 0.0 if self._last is None else self._last + self.min_interval - now
         if wait <= 0:
             self._fire()
         else:
             self._deferred = asyncio.get_running_loop().call_later(wait, self._fire)
+
+    def keyframe_sent(self) -> None:
+        """A keyframe left (periodic or forced): it answers every request made before it."""
+        self._last = self._clock()
+        self.close()
 
     def _fire(self) -> None:
         self._deferred = None
@@ -133,7 +157,7 @@ class KeyframeRequests:
         self._force()
 
     def close(self) -> None:
-        """Cancel a deferred keyframe (the source is stopping)."""
+        """Cancel a deferred keyframe (the source is stopping, or a keyframe left)."""
         if self._deferred is not None:
             self._deferred.cancel()
             self._deferred = None

@@ -7,6 +7,20 @@ call, SPS/PPS repeated ahead of each IDR with ``repeat=True``) goes to aiortc as
 re-encode. Keyframe requests (PLI/FIR, a connection coming up) call the encoder's
 ``force_key_frame()``.
 
+The encoder's bitrate follows the network while it streams
+(:class:`~alo_edge.media.adaptive.AdaptiveBitrate` decides, between ``min_bitrate``
+and ``bitrate``). picamera2 sets the bitrate only when recording starts, so
+:func:`set_encoder_bitrate` changes it the way each encoder takes it at run time:
+
+- the VideoCore encoder is a V4L2 memory-to-memory device (``/dev/video11``, opened
+  as ``encoder.vd``): ``VIDIOC_S_CTRL`` with ``V4L2_CID_MPEG_VIDEO_BITRATE``, the
+  very control picamera2 sets at start and the firmware applies from the next frame
+  (pi-webrtc drives the same control from libwebrtc's estimate);
+- the software encoder (``LibavH264Encoder``, a Pi 5) is libx264 through PyAV:
+  writing its codec context's ``bit_rate`` makes FFmpeg reconfigure x264 before the
+  next picture. picamera2 keeps that context private (``encoder._stream``); this is
+  the one place alo-edge reaches into it.
+
 picamera2 is imported inside functions only: it exists on Raspberry Pi OS (apt
 ``python3-picamera2``, visible to a venv made with ``--system-site-packages``) and
 nowhere else, and every module of alo-edge must import on a laptop.
@@ -18,11 +32,15 @@ through a :class:`~alo_edge.media.bridge.ThreadBridge`.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 from alo_edge.errors import HardwareError
+from alo_edge.media.adaptive import AdaptiveBitrate
 from alo_edge.media.base import VIDEO_CLOCK_RATE
 from alo_edge.media.device import ThreadedDevice
 from alo_edge.media.passthrough import AccessUnit, KeyframeRequests, PassthroughTrack
@@ -36,6 +54,10 @@ MISSING_PICAMERA2 = (
     "and create the venv with `python3 -m venv --system-site-packages` (or set "
     "video.source to 'v4l2', 'file' or 'synthetic')"
 )
+#: Linux's V4L2 ABI (videodev2.h): VIDIOC_S_CTRL = _IOWR('V', 28, struct v4l2_control),
+#: V4L2_CID_MPEG_VIDEO_BITRATE = V4L2_CID_CODEC_BASE + 207.
+VIDIOC_S_CTRL = 0xC008561C
+V4L2_CID_MPEG_VIDEO_BITRATE = 0x009909CF
 
 
 def check_picamera2() -> None:
@@ -49,8 +71,9 @@ def check_picamera2() -> None:
 class PicameraSource(ThreadedDevice[AccessUnit, PassthroughTrack]):
     """The ``picamera2`` video source: camera ``camera_num`` at width x height, fps.
 
-    ``keyframe_interval`` (seconds) becomes the encoder's IDR period; ``bitrate`` its
-    target. :meth:`start` opens the camera (HardwareError when it is missing or busy),
+    ``keyframe_interval`` (seconds) becomes the encoder's IDR period; ``bitrate`` the
+    most it is asked for, ``min_bitrate`` the least (the rate control moves between
+    them). :meth:`start` opens the camera (HardwareError when it is missing or busy),
     :meth:`stop` closes it; :meth:`restart` does both without ending the track.
     """
 
@@ -64,12 +87,19 @@ class PicameraSource(ThreadedDevice[AccessUnit, PassthroughTrack]):
         *,
         bitrate: int,
         keyframe_interval: float,
+        min_bitrate: int | None = None,
         camera_num: int = 0,
     ) -> None:
-        super().__init__(QUEUE_UNITS, lambda _bridge: PassthroughTrack(self))
+        self.keyframes = KeyframeRequests(self._force_key_frame)
+        self.rate_control = AdaptiveBitrate(
+            bitrate,
+            min(min_bitrate or bitrate, bitrate),
+            apply=self._set_bitrate,
+            keyframes=self.keyframes,
+        )
+        super().__init__(QUEUE_UNITS, lambda _bridge: PassthroughTrack(self, self.rate_control))
         self._size = (width - width % 2, height - height % 2)
         self._fps = fps
-        self._bitrate = bitrate
         self._iperiod = max(1, round(keyframe_interval * fps))
         self._camera_num = camera_num
         self._camera: Any = None
@@ -77,7 +107,7 @@ class PicameraSource(ThreadedDevice[AccessUnit, PassthroughTrack]):
         self._pts_base: float | None = None
         self._awaiting_keyframe = True
         self._dropped_seen = 0
-        self.keyframes = KeyframeRequests(self._force_key_frame)
+        self._bitrate_failed = False
 
     @property
     def device_id(self) -> str:
@@ -108,12 +138,27 @@ class PicameraSource(ThreadedDevice[AccessUnit, PassthroughTrack]):
             if self._awaiting_keyframe and not unit.keyframe:
                 continue
             self._awaiting_keyframe = False
+            if unit.keyframe:
+                self.keyframes.keyframe_sent()
             return unit
 
     def _force_key_frame(self) -> None:
         encoder = self._encoder
         if encoder is not None:
             encoder.force_key_frame()
+
+    def _set_bitrate(self, bitrate: int) -> None:
+        encoder = self._encoder
+        if encoder is None:
+            return  # the next encoder starts at the rate control's target
+        try:
+            set_encoder_bitrate(encoder, bitrate)
+        except (OSError, AttributeError) as exc:  # a driver, or a picamera2, that refuses
+            if not self._bitrate_failed:  # once: the control will not work any better later
+                self._bitrate_failed = True
+                logger.warning(
+                    "camera %s: the encoder refused a new bitrate: %s", self._camera_num, exc
+                )
 
     def _on_access_unit(self, data: bytes, keyframe: bool, timestamp_us: int | None) -> None:
         # picamera2's encoder thread: the one crossing into the event loop.
@@ -144,7 +189,8 @@ class PicameraSource(ThreadedDevice[AccessUnit, PassthroughTrack]):
                 controls={"FrameRate": float(self._fps)},
             )
             camera.configure(configuration)
-            encoder = H264Encoder(bitrate=self._bitrate, repeat=True, iperiod=self._iperiod)
+            bitrate = self.rate_control.target  # a reopened camera keeps what the link takes
+            encoder = H264Encoder(bitrate=bitrate, repeat=True, iperiod=self._iperiod)
             camera.start_recording(encoder, _bridge_output(self._on_access_unit))
         except Exception as exc:  # libcamera raises RuntimeError, ValueError, OSError ...
             camera.close()
@@ -155,7 +201,7 @@ class PicameraSource(ThreadedDevice[AccessUnit, PassthroughTrack]):
             self._camera_num,
             *self._size,
             self._fps,
-            self._bitrate,
+            bitrate,
             self._iperiod,
         )
 
@@ -169,6 +215,23 @@ class PicameraSource(ThreadedDevice[AccessUnit, PassthroughTrack]):
             logger.warning("camera %s did not stop cleanly: %s", self._camera_num, exc)
         finally:
             camera.close()
+
+
+def set_encoder_bitrate(encoder: Any, bitrate: int) -> None:
+    """Change a recording picamera2 H.264 encoder's bitrate (see the module docstring)."""
+    from picamera2.encoders import LibavH264Encoder
+
+    if isinstance(encoder, LibavH264Encoder):
+        encoder._stream.codec_context.bit_rate = bitrate
+    else:
+        set_v4l2_bitrate(encoder.vd, bitrate)
+
+
+def set_v4l2_bitrate(
+    device: Any, bitrate: int, ioctl: Callable[[Any, int, bytes], Any] = fcntl.ioctl
+) -> None:
+    """VIDIOC_S_CTRL(V4L2_CID_MPEG_VIDEO_BITRATE) on an open V4L2 encoder; OSError if refused."""
+    ioctl(device, VIDIOC_S_CTRL, struct.pack("=Ii", V4L2_CID_MPEG_VIDEO_BITRATE, bitrate))
 
 
 def _bridge_output(on_access_unit: Any) -> Any:

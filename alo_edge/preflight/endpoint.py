@@ -35,7 +35,7 @@ from alo_edge.preflight.base import Finding, Verdict
 from alo_edge.preflight.probe import Answer, ProbeError, Target, open_socket, request
 from alo_edge.preflight.token import UNIT_CREDENTIAL_FILE, token_source
 from alo_edge.session.access import check_not_expired, read_token
-from alo_edge.transport.access_answer import parse_access_answer
+from alo_edge.transport.access_answer import parse_answer
 
 TIMEOUT = 5.0
 #: A clock further than this from the server's is worth a warning (JWT and TLS dates).
@@ -94,7 +94,7 @@ class EndpointCheck:
         if answer.status != 200:
             return [_bad_status(what, url, answer, "alo.access_url")], answer, None
         try:
-            access = parse_access_answer(answer.body, default_token=token)
+            access = parse_answer(answer.body, default_token=token)
         except SignallingError as exc:
             finding = Finding(what, Verdict.FAIL, f"{url}: {exc}", fix=_SERVER_FIX)
             return [finding], answer, None

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 
 from alo_edge.errors import SignallingError
-from alo_edge.transport.access_answer import URL_SCHEMES, parse_access_answer
+from alo_edge.transport.access_answer import URL_SCHEMES, parse_answer
 from alo_edge.transport.base import Access
 from alo_edge.transport.http import (
     HTTP_TIMEOUT,
@@ -29,6 +29,7 @@ from alo_edge.transport.http import (
     read_limited,
     refusal_for,
 )
+from alo_edge.transport.ice import usable_ice_servers
 from alo_edge.transport.origin import OriginPolicy, OriginRefused
 from alo_edge.urls import is_downgrade, mask_url, origin_of, same_origin
 
@@ -91,6 +92,16 @@ def check_answer_url(
         policy.issue(access.token, access.url, what=f"access answer 'url' {shown}")
     except OriginRefused as exc:
         raise SignallingError(str(exc)) from None
+
+
+def parse_access_answer(payload: bytes, *, default_token: str) -> Access:
+    """The access answer as the device takes it: its ICE servers judged by aiortc's own
+    parser, a bad entry dropped with a warning naming it (see :mod:`.access_answer`)."""
+    return parse_answer(
+        payload,
+        default_token=default_token,
+        ice_filter=lambda raw: usable_ice_servers(raw, source="access answer"),
+    )
 
 
 __all__ = ["URL_SCHEMES", "exchange_access", "parse_access_answer"]

@@ -9,12 +9,29 @@ field (retryable: only the local config may stop the service).
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from typing import Any
 
-from alo_edge.config.rules import ice_server_fields
-from alo_edge.errors import ConfigError, SignallingError
+from alo_edge.errors import SignallingError
 from alo_edge.transport.base import Access
 from alo_edge.urls import origin_of
+
+logger = logging.getLogger(__name__)
+
+#: Turns the answer's raw ``iceServers`` into the entries the device may use: the device
+#: passes aiortc's own judgement (:func:`alo_edge.transport.ice.usable_ice_servers`);
+#: without one, only the shape is kept (``alo-edge check`` must not load aiortc).
+IceFilter = Callable[[object], list[dict[str, Any]]]
+
+
+def dict_entries(raw: object) -> list[dict[str, Any]]:
+    """The entries of a list that are JSON objects; a bad entry costs that entry only."""
+    if not isinstance(raw, list):
+        logger.warning("access answer: ICE servers dropped: 'iceServers' is not a list")
+        return []
+    return [entry for entry in raw if isinstance(entry, dict)]
+
 
 #: The transports an access answer may name, and the URL schemes each one takes.
 URL_SCHEMES: dict[str, tuple[str, ...]] = {
@@ -23,8 +40,14 @@ URL_SCHEMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def parse_access_answer(payload: bytes, *, default_token: str) -> Access:
-    """Validate the access endpoint's JSON; every problem names the field."""
+def parse_answer(
+    payload: bytes, *, default_token: str, ice_filter: IceFilter = dict_entries
+) -> Access:
+    """Validate the access endpoint's JSON; every problem names the field.
+
+    A bad ICE server entry costs that entry (``ice_filter`` warns, naming it), never the
+    attempt.
+    """
     try:
         answer = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
@@ -52,14 +75,7 @@ def parse_access_answer(payload: bytes, *, default_token: str) -> Access:
     token = answer.get("token", default_token)
     if not isinstance(token, str) or not token:
         raise SignallingError("access answer 'token' is not a string")
-    servers = answer.get("iceServers", [])
-    if not isinstance(servers, list) or not all(isinstance(s, dict) for s in servers):
-        raise SignallingError("access answer 'iceServers' is not a list of objects")
-    for i, server in enumerate(servers):
-        try:
-            ice_server_fields(server, where=f"iceServers[{i}]")
-        except ConfigError as exc:
-            raise SignallingError(f"access answer {exc}") from None
+    servers = ice_filter(answer.get("iceServers", []))
     return Access(transport, url, token, tuple(servers), room)
 
 

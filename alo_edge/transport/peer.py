@@ -18,12 +18,14 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 from alo_edge.errors import SignallingError, TransportError
+from alo_edge.media.feedback import report_network_feedback
 from alo_edge.media.passthrough import answer_keyframe_requests, request_keyframe
 from alo_edge.transport.base import OutboundStats, PublishedTracks
+from alo_edge.transport.turn import IceAttempt
 
 LIVENESS_POLL = 0.5
 
@@ -57,6 +59,7 @@ def add_transceivers(
         transceiver = pc.addTransceiver("video", direction="sendonly")
         prefer_h264(transceiver)
         answer_keyframe_requests(transceiver.sender)
+        report_network_feedback(transceiver.sender)
         if tracks.video is not None:
             transceiver.sender.replaceTrack(tracks.video)
     talkback = tracks.on_remote_audio if receive_talkback else None
@@ -77,11 +80,12 @@ class PublishingPeer:
 
     def __init__(
         self,
-        configuration: RTCConfiguration,
+        ice: IceAttempt,
         liveness_timeout: float,
         clock: Callable[[], float],
     ) -> None:
-        self._pc = RTCPeerConnection(configuration=configuration)
+        self._ice = ice
+        self._pc = RTCPeerConnection(configuration=ice.configuration)
         self._liveness_timeout = liveness_timeout
         self._clock = clock
         self._state_changed = asyncio.Event()
@@ -95,7 +99,9 @@ class PublishingPeer:
         add_transceivers(self._pc, tracks, receive_talkback=receive_talkback)
         self.sending = sending_kinds(tracks)
         await self._pc.setLocalDescription(await self._pc.createOffer())
-        return str(self._pc.localDescription.sdp)
+        sdp = str(self._pc.localDescription.sdp)
+        self._ice.gathered(sdp)  # no relay candidate: the TURN server is asked why
+        return sdp
 
     async def apply_answer(self, sdp: str, *, sender: str) -> None:
         """Apply the SDP answer; one aiortc cannot parse is a SignallingError naming ``sender``."""
@@ -105,17 +111,29 @@ class PublishingPeer:
             raise SignallingError(f"{sender} sent a malformed SDP answer: {exc!r}") from None
 
     async def wait_connected(self, within: float) -> None:
-        """Wait until ICE and DTLS are up; a failure or timeout is a TransportError."""
+        """Wait until ICE and DTLS are up; a failure or timeout is a TransportError.
+
+        The error says what the TURN server said when that explains it (credentials
+        refused, no answer), and the next attempt then relays through the next TURN entry.
+        """
         deadline = self._clock() + within
         while self._pc.connectionState != "connected":
             if self._pc.connectionState in ("failed", "closed"):
-                raise TransportError(f"peer connection {self._pc.connectionState} while connecting")
+                await self._media_failed(
+                    f"peer connection {self._pc.connectionState} while connecting"
+                )
             remaining = deadline - self._clock()
             if remaining <= 0:
-                raise TransportError(f"media path did not come up within {within:.0f} s")
+                await self._media_failed(f"media path did not come up within {within:.0f} s")
             self._state_changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._state_changed.wait(), remaining)
+        self._ice.media_up()
+
+    async def _media_failed(self, message: str) -> None:
+        explanation = await self._ice.why_media_failed()
+        self._ice.media_failed()
+        raise TransportError(f"{message}: {explanation}" if explanation else message)
 
     @property
     def connection_state(self) -> str:
@@ -197,4 +215,5 @@ class PublishingPeer:
 
     async def close(self) -> None:
         """Close the peer connection (aiortc's close is idempotent)."""
+        self._ice.close()
         await self._pc.close()

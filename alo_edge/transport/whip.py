@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urljoin
 
 import aiohttp
-from aiortc import RTCConfiguration
 
 from alo_edge.errors import SignallingError, TransportError
 from alo_edge.media.passthrough import request_keyframe
@@ -36,10 +35,11 @@ from alo_edge.transport.http import (
     read_limited,
     refusal_for,
 )
-from alo_edge.transport.ice import rtc_configuration_from_dicts
+from alo_edge.transport.ice import shown_url, usable_ice_servers
 from alo_edge.transport.origin import target_allowed
 from alo_edge.transport.peer import PublishingPeer
 from alo_edge.transport.room import RoomListener
+from alo_edge.transport.turn import IceAttempt, IcePlan
 from alo_edge.transport.whip_cleanup import DeleteOutcome, PendingDeletes, delete_resource
 from alo_edge.urls import mask_url
 
@@ -52,7 +52,11 @@ _LINK_ICE_SERVER = re.compile(r"<([^>]+)>\s*;(.*?)(?:,(?=\s*<)|$)")
 
 
 def parse_link_ice_servers(values: Sequence[str]) -> list[dict[str, Any]]:
-    """ICE servers from ``Link: <stun:...>; rel="ice-server"`` headers (RFC 9725 section 4.6)."""
+    """ICE servers from ``Link: <stun:...>; rel="ice-server"`` headers (RFC 9725 section 4.6).
+
+    Only those aiortc can use: another is dropped with a warning naming it (a server's
+    header must never stop the device, nor fail every later attempt before its POST).
+    """
     servers: list[dict[str, Any]] = []
     for value in values:
         for url, params in _LINK_ICE_SERVER.findall(value):
@@ -69,14 +73,16 @@ def parse_link_ice_servers(values: Sequence[str]) -> list[dict[str, Any]]:
             if "credential" in attributes:
                 server["credential"] = attributes["credential"]
             servers.append(server)
-    return servers
+    return usable_ice_servers(servers, source="WHIP Link")
 
 
 class WhipTransport:
     """Publishes to a WHIP endpoint; remembers ICE servers the endpoint advertised.
 
     aiortc gathers all candidates before the offer is sent (no trickle ICE), so
-    servers advertised in a 201's Link headers can only serve the next attempt.
+    servers advertised in a 201's Link headers can only serve the next attempt. An
+    attempt that fails before reaching the server forgets them: the server may have
+    moved on, and they may be why the attempt failed.
     """
 
     def __init__(
@@ -89,6 +95,7 @@ class WhipTransport:
     ) -> None:
         self._configured_servers = list(ice_servers)
         self._link_servers: list[dict[str, Any]] = []
+        self._ice = IcePlan()
         self._liveness_timeout = liveness_timeout
         self._connect_timeout = connect_timeout
         self._clock = clock
@@ -111,16 +118,17 @@ class WhipTransport:
         await self.pending_deletes.flush(http, endpoint=access.url, token=access.token)
         servers = list(access.ice_servers) or self._configured_servers or self._link_servers
         connection = WhipConnection(
-            rtc_configuration_from_dicts(servers),
+            await self._ice.attempt(servers),
             http,
             access.token,
             self._liveness_timeout,
             self._clock,
             on_undelivered=self.pending_deletes.add,
         )
+        reached: list[bool] = []  # set once the server answered the POST
         try:
             offer = await connection.create_offer(tracks, receive_talkback=True)
-            answer = await self._post_offer(connection, access, offer, http)
+            answer = await self._post_offer(connection, access, offer, http, reached)
             await connection.apply_answer(answer, sender="WHIP endpoint")
             try:
                 await connection.wait_connected(self._connect_timeout)
@@ -133,18 +141,30 @@ class WhipTransport:
             # A passthrough source is mid-GOP: the new receiver must not wait for its IDR.
             request_keyframe(tracks.video)
         except BaseException:
+            if not reached and self._link_servers:
+                named = ", ".join(shown_url(u) for s in self._link_servers for u in s["urls"])
+                logger.info(
+                    "forgetting the ICE servers the WHIP endpoint named last time: %s", named
+                )
+                self._link_servers = []
             await connection.close()
             raise
         return connection
 
     async def _post_offer(
-        self, connection: WhipConnection, access: Access, offer: str, http: aiohttp.ClientSession
+        self,
+        connection: WhipConnection,
+        access: Access,
+        offer: str,
+        http: aiohttp.ClientSession,
+        reached: list[bool],
     ) -> str:
         headers = {"Content-Type": "application/sdp", **bearer(access.token)}
         with map_transport_errors(f"WHIP endpoint {mask_url(access.url)}"):
             async with http.post(
                 access.url, data=offer.encode(), headers=headers, timeout=HTTP_TIMEOUT
             ) as response:
+                reached.append(True)
                 body = await read_limited(response, MAX_SDP_BYTES, what="WHIP answer")
                 if response.status != 201:
                     raise refusal_for(
@@ -214,7 +234,7 @@ class WhipConnection(PublishingPeer):
 
     def __init__(
         self,
-        configuration: RTCConfiguration,
+        ice: IceAttempt,
         http: aiohttp.ClientSession,
         token: str,
         liveness_timeout: float,
@@ -222,7 +242,7 @@ class WhipConnection(PublishingPeer):
         *,
         on_undelivered: Callable[[str, str], None] | None = None,
     ) -> None:
-        super().__init__(configuration, liveness_timeout, clock)
+        super().__init__(ice, liveness_timeout, clock)
         self.resource_url: str | None = None
         #: Where the server takes the device's state reports (a ``Link`` in the answer).
         self.events_url: str | None = None

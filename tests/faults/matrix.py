@@ -4,8 +4,12 @@ Each row is one scenario of :mod:`tests.faults.scenarios` on a fresh rig (its ow
 namespaces, lab and device, all removed afterwards): the time from the fault to
 ERROR, from the fault clearing to CONNECTED and to video decoded at the lab again,
 the TCP connection attempts (SYNs) that reached the server meanwhile, HTTP requests
-where a gate counts them, the lowest fps at the lab during the fault, and whether
-the device process stayed alive with a sane RSS. ``--json`` prints the rows as JSON.
+where a gate counts them, the lab's fps during the fault (lowest; and once the rate
+controller had 10 s to adapt, median and lowest), capture-to-decode latency (p95,
+once adapted), the lowest target bitrate the device set and how long after the fault
+its target was back at ``video.bitrate``, and whether the device process stayed
+alive with a sane RSS. The video is 720p30 passthrough from the picamera2 stand-in
+(tests/sensors). ``--json`` prints the rows as JSON.
 Root only (network namespaces, nftables, tc).
 """
 
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from alo_edge.lab import mint_token
-from tests.faults import scenarios, tokens
+from tests.faults import scenarios, tokens, turn
 from tests.faults.netlab import available
 from tests.faults.rig import USER, FaultRig
 from tests.faults.scenarios import FaultResult
@@ -41,11 +45,16 @@ def _rotated_token(rig: FaultRig) -> FaultResult:
 
 #: name -> scenario; every one uses the device's default reconnect settings unless named.
 MATRIX: dict[str, Callable[[FaultRig], FaultResult]] = {
+    "link-down-3": lambda rig: scenarios.link_down(rig, 3),
     "link-down-5": lambda rig: scenarios.link_down(rig, 5),
     "link-down-60": lambda rig: scenarios.link_down(rig, 60),
     "blackhole-30": lambda rig: scenarios.blackhole(rig, 30),
     "loss-10": lambda rig: scenarios.loss(rig, 10, 30),
     "uplink-500k": lambda rig: scenarios.bandwidth(rig, 500, 30),
+    "uplink-500k-fixed": lambda rig: scenarios.bandwidth(rig, 500, 30, fixed=True),
+    "uplink-300k": lambda rig: scenarios.bandwidth(rig, 300, 30),
+    "uplink-1m-loss-5": lambda rig: scenarios.lossy_uplink(rig, 1000, 5, 30),
+    "delay-200": lambda rig: scenarios.delay(rig, 200, 50, 30),
     "kill-9": lambda rig: scenarios.server_killed(rig, 5),
     "sigstop-20": lambda rig: scenarios.server_frozen(rig, 20),
     "http-503": _service_unavailable,
@@ -53,7 +62,13 @@ MATRIX: dict[str, Callable[[FaultRig], FaultResult]] = {
     "token-expiry": lambda rig: tokens.token_expiry(rig, 10)[0],
     "unresolvable": lambda rig: scenarios.unresolvable_host(rig, 10),
     "tls-untrusted": lambda rig: scenarios.untrusted_tls(rig, 10),
+    "turn-udp-dropped": lambda rig: turn.fallback_list(rig, udp_blocked=True),
+    "turn-udp-allowed": lambda rig: turn.fallback_list(rig, udp_blocked=False),
+    "turn-tls-only": turn.turn_over_tls,
 }
+#: Rows whose device sits behind a NAT with a TURN server beside the lab; CONNECTED is
+#: timed from the device's start.
+NAT_ROWS = ("turn-udp-dropped", "turn-udp-allowed", "turn-tls-only")
 
 COLUMNS = (
     ("fault", "fault"),
@@ -63,6 +78,12 @@ COLUMNS = (
     ("SYNs to server", "syns_during"),
     ("HTTP requests", "requests_during"),
     ("min fps", "min_fps"),
+    ("median fps during", "median_fps"),
+    ("min fps after 10 s", "adapted_min_fps"),
+    ("p95 latency during", "p95_latency_ms"),
+    ("lowest target kbit/s", "min_target_kbit"),
+    ("bitrate restored after clear", "restored_s"),
+    ("media path", "media_path"),
     ("alive", "alive"),
     ("RSS MiB start/end", "rss"),
 )
@@ -78,6 +99,8 @@ def _cell(row: dict[str, Any], key: str) -> str:
         return "yes" if value and row.get("rss_sane") else "NO"
     if key.endswith("_s"):
         return f"{value:.1f} s"
+    if key.endswith("_ms"):
+        return f"{value:.0f} ms"
     return str(value)
 
 
@@ -99,7 +122,8 @@ def run(names: Sequence[str], log: Callable[[str], None]) -> list[dict[str, Any]
     for index, name in enumerate(names):
         log(f"faults: {name} ...")
         with tempfile.TemporaryDirectory(prefix="alo-edge-faults-") as tmp:
-            rig = FaultRig(Path(tmp), f"m{index}")
+            tag = f"m{index}"
+            rig = turn.nat_rig(Path(tmp), tag) if name in NAT_ROWS else FaultRig(Path(tmp), tag)
             try:
                 row = MATRIX[name](rig).as_dict()
             except Exception as error:  # one broken scenario must not hide the others

@@ -44,9 +44,11 @@ def available() -> str | None:
     """Why this machine cannot run the fault tier, or None when it can."""
     if os.geteuid() != 0:
         return "the fault tier needs root (network namespaces, nftables, tc)"
-    for tool in ("ip", "nft", "tc"):
+    for tool, package in (("ip", "iproute2"), ("nft", "nftables"), ("tc", "iproute2")):
         if shutil.which(tool) is None:
-            return f"the fault tier needs {tool!r} (apt-get install iproute2 nftables)"
+            return f"the fault tier needs {tool!r} (apt-get install {package})"
+    if shutil.which("turnserver") is None:
+        return "the fault tier's TURN rows need 'turnserver' (apt-get install coturn)"
     return None
 
 
@@ -129,6 +131,10 @@ class NetPair:
     def call_in_lab(self, function: Callable[[], T], timeout: float = COMMAND_TIMEOUT) -> T:
         """Run ``function`` with the lab namespace's network (HTTP to the lab's address)."""
         return call_in_namespace(self.lab_ns, function, timeout)
+
+    def call_in_device(self, function: Callable[[], T], timeout: float = COMMAND_TIMEOUT) -> T:
+        """Run ``function`` with the device namespace's network (its status endpoint)."""
+        return call_in_namespace(self.device_ns, function, timeout)
 
     # --- faults ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from alo_edge.lab import mint_token
+from tests.faults.natlab import NatNet
 from tests.faults.netlab import NetPair, remove_leftovers
 from tests.helpers import (
     STEP,
@@ -29,11 +30,24 @@ from tests.helpers import (
     http_json,
     write_toml,
 )
+from tests.media_support import SENSORS
 
 LAB_PORT = 8080
 GATE_PORT = 8443
 USER = "door-1"
 CHANNEL = "front-door"
+#: The device's own status endpoint, on the loopback of its namespace.
+DEVICE_STATUS = "127.0.0.1:8787"
+#: The video a door camera sends: 720p30 H.264 from picamera2's encoder, passed through
+#: (the tests' stand-in sensor: libx264 on the encoder's thread), an IDR every 2 s.
+CAMERA_720P: dict[str, Any] = {
+    "source": "picamera2",
+    "width": 1280,
+    "height": 720,
+    "fps": 30,
+    "bitrate": 2_000_000,
+    "keyframe_interval": 2.0,
+}
 
 
 def process_health(pid: int) -> dict[str, int]:
@@ -52,15 +66,17 @@ def process_health(pid: int) -> dict[str, int]:
 class FaultRig:
     """One lab, one device, one pair of namespaces; :meth:`close` undoes all of it."""
 
-    def __init__(self, workdir: Path, tag: str) -> None:
+    def __init__(self, workdir: Path, tag: str, net: NetPair | NatNet | None = None) -> None:
+        """``net``: the namespaces (not yet created); a device and a lab on one veth by default."""
         remove_leftovers()
         self.workdir = workdir
         self.procs = Processes()
-        self.net = NetPair(tag, LAB_PORT)
+        self.net: NetPair | NatNet = net or NetPair(tag, LAB_PORT)
         self.net.create()
         self.lab: Proc | None = None
         self.gate: Proc | None = None
         self.device: Proc | None = None
+        self.delay: Proc | None = None
         self.state_dir = workdir / "lab-state"
         self.token_file = workdir / "token"
         #: More `alo-edge lab` flags, kept for a restart (e.g. --end-sessions-at-expiry).
@@ -76,8 +92,11 @@ class FaultRig:
 
     # --- the lab -----------------------------------------------------------------------
 
-    def start_lab(self, timeout: float = STEP) -> Proc:
-        """``alo-edge lab`` on the lab's veth address, offering it as its host candidate."""
+    def start_lab(self, *options: str, timeout: float = STEP) -> Proc:
+        """``alo-edge lab`` on the lab's veth address, offering it as its host candidate.
+
+        ``options``: more ``alo-edge lab`` options (``--turn URL`` ...).
+        """
         self.lab = self.procs.start(
             self.net.in_lab(
                 *alo_edge_command(),
@@ -89,6 +108,7 @@ class FaultRig:
                 "--state-dir",
                 str(self.state_dir),
                 *self.lab_options,
+                *options,
             ),
             name="lab",
         )
@@ -113,9 +133,13 @@ class FaultRig:
             lambda: http_json(method, url, token=token, timeout=timeout), timeout + 1
         )
 
-    def channel(self) -> dict[str, Any] | None:
-        """The lab's report on the test channel (None before anything was published)."""
-        status, body = self.lab_request("GET", "/api/channels")
+    def channel(self, latency_since: float | None = None) -> dict[str, Any] | None:
+        """The lab's report on the test channel (None before anything was published).
+
+        ``latency_since`` (epoch seconds): latency percentiles over pictures since then.
+        """
+        query = "" if latency_since is None else f"?latencySince={latency_since:.3f}"
+        status, body = self.lab_request("GET", f"/api/channels{query}")
         assert status == 200, body
         report: dict[str, Any] | None = body["channels"].get(CHANNEL)
         return report
@@ -207,11 +231,17 @@ class FaultRig:
         token_url: str | None = None,
         client_secret_file: Path | None = None,
         name: str = "device",
+        video: dict[str, Any] | None = None,
+        alo: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
     ) -> Proc:
         """``alo-edge run --events -`` in the device namespace, pinned to its veth address.
 
         With ``token_url`` (and ``client_secret_file``) the device fetches its own tokens
-        instead of reading the token file.
+        instead of reading the token file. ``video``: the ``[video]`` table; the default is
+        :data:`CAMERA_720P`, from the picamera2 stand-in in tests/sensors (put on the
+        device's PYTHONPATH). ``alo``: more ``[alo]`` keys (``ice_servers`` ...); ``env``:
+        more environment variables.
         """
         if token_url is None and not self.token_file.exists():
             self.write_token(self.mint())
@@ -230,13 +260,48 @@ class FaultRig:
             document["alo"].update(
                 token_url=token_url, client_id=USER, client_secret_file=str(client_secret_file)
             )
+        document["alo"].update(alo or {})
+        document["video"] = dict(CAMERA_720P if video is None else video)
+        document["status"] = {"listen": DEVICE_STATUS}
         config = write_toml(self.workdir / f"{name}.toml", document)
         config.chmod(0o600)
-        self.device = self.procs.start(
-            self.net.in_device(*alo_edge_command(), "run", "-c", str(config), "--events", "-"),
-            name=name,
-        )
+        command = [*alo_edge_command(), "run", "-c", str(config), "--events", "-"]
+        variables = [f"{k}={v}" for k, v in {"PYTHONPATH": str(SENSORS), **(env or {})}.items()]
+        self.device = self.procs.start(self.net.in_device("env", *variables, *command), name=name)
         return self.device
+
+    def device_status(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The device's ``GET /status``, asked from inside its namespace."""
+        url = f"http://{DEVICE_STATUS}/status"
+        status, body = self.net.call_in_device(
+            lambda: http_json("GET", url, timeout=timeout), timeout + 1
+        )
+        assert status == 200, body
+        document: dict[str, Any] = body
+        return document
+
+    # --- a delaying link (no netem here) ------------------------------------------------
+
+    def start_delay(self, delay_ms: float, jitter_ms: float) -> Proc:
+        """Route device <-> lab through :mod:`tests.faults.delay_link`; ready when it says so."""
+        self.delay = self.procs.start(
+            [
+                sys.executable, "-m", "tests.faults.delay_link",
+                "--device-ns", self.net.device_ns, "--lab-ns", self.net.lab_ns,
+                "--device-address", self.net.device_address,
+                "--lab-address", self.net.lab_address,
+                "--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms),
+            ],
+            name="delay",
+        )  # fmt: skip
+        self.delay.wait_for(lambda e: e.get("event") == "ready", what="the delay link")
+        return self.delay
+
+    def stop_delay(self) -> None:
+        """Back to the plain veth: killing the relay removes its interfaces and routes."""
+        if self.delay is not None:
+            self.delay.kill()
+            self.delay = None
 
     def device_health(self) -> dict[str, int]:
         assert self.device is not None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import subprocess
 import time
 from collections.abc import Callable
@@ -19,11 +20,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.faults.rig import GATE_PORT, FaultRig
+from tests.faults.rig import CAMERA_720P, GATE_PORT, FaultRig
 from tests.helpers import STEP, Event, state_is
 
 #: Video at the lab must keep at least this rate through loss and a narrow uplink.
 MIN_FPS = 15.0
+#: The rate controller's time to adapt: "during" figures count from this far into a fault.
+ADAPT_SECONDS = 10.0
+#: The lab's fps is a count over its last 5 s (alo_edge.lab.ingest.FPS_WINDOW_SECONDS).
+LAB_FPS_WINDOW = 5.0
+#: How long after the fault clears the device may take to ask for its full bitrate again.
+RESTORE_LIMIT = 40.0
+#: Seconds after the device started when its camera's working set has filled.
+CAMERA_WARM_UP = 5.0
 #: How long after the fault clears a device may take to be CONNECTED before we give up.
 RECOVERY_LIMIT = 60.0
 #: "RSS sane": growth over one scenario that would mean a leak, not a working set.
@@ -46,6 +55,13 @@ class FaultResult:
     syns_during: int = 0  # TCP connection attempts that reached the server during the fault
     requests_during: int | None = None  # HTTP requests the gate saw (HTTP faults only)
     min_fps: float | None = None  # the lowest lab fps sampled during the fault
+    # Once adapted (fps windows wholly after ADAPT_SECONDS into the fault):
+    median_fps: float | None = None  # the median lab fps
+    adapted_min_fps: float | None = None  # the lowest lab fps
+    p95_latency_ms: float | None = None  # capture-to-decode, pictures decoded since then
+    min_target_kbit: float | None = None  # the lowest target the device's controller set
+    restored_s: float | None = None  # fault cleared -> the target back at video.bitrate
+    media_path: str | None = None  # what carried the media: "UDP", "TURN/TCP" (TURN rows)
     alive: bool = True
     rss_start_kib: int = 0
     rss_end_kib: int = 0
@@ -115,19 +131,32 @@ def run_fault(
     *,
     sample_fps: bool = False,
 ) -> FaultResult:
-    """Inject, hold for ``duration`` seconds (sampling the lab's fps), clear, measure."""
+    """Inject, hold for ``duration`` seconds (sampling the lab's fps), clear, measure.
+
+    With ``sample_fps`` the lab's fps and the device's target bitrate are sampled
+    every 2 s; the figures "once adapted" count from :data:`ADAPT_SECONDS` into the
+    fault, and after it clears the time until the target is back at ``video.bitrate``.
+    """
     assert rig.device is not None
     result = FaultResult(fault=name, duration_s=duration)
     result.rss_start_kib = rig.device_health()["rss_kib"]
     syns_before = rig.net.syn_count()
     started = time.time()
     inject()
-    samples: list[float] = []
+    samples: list[tuple[float, float]] = []  # (seconds into the fault, lab fps)
+    targets: list[float] = []
     while (left := started + duration - time.time()) > 0:
         time.sleep(min(FPS_SAMPLE_INTERVAL, left))
         if sample_fps:
             report = rig.channel() or {}
-            samples.append(float(report.get("fps", 0.0)))
+            samples.append((time.time() - started, float(report.get("fps", 0.0))))
+            target = _target_bitrate(rig)
+            if target is not None:
+                targets.append(target)
+    if sample_fps:
+        adapted_at = started + ADAPT_SECONDS
+        latency = (rig.channel(latency_since=adapted_at) or {}).get("latencyMs")
+        result.p95_latency_ms = None if latency is None else latency["p95"]
     result.syns_during = rig.net.syn_count() - syns_before
     cleared = time.time()
     clear()
@@ -150,10 +179,47 @@ def run_fault(
     elif _last_state(rig) != "CONNECTED":
         raise AssertionError(f"video flows but the device is {_last_state(rig)}")
     if samples:
-        result.min_fps = min(samples)
+        result.min_fps = min(fps for _, fps in samples)
+        adapted = [fps for at, fps in samples if at - LAB_FPS_WINDOW >= ADAPT_SECONDS]
+        if adapted:
+            result.median_fps = round(statistics.median(adapted), 1)
+            result.adapted_min_fps = min(adapted)
+    if targets:
+        result.min_target_kbit = round(min(targets) / 1000)
+        if min(targets) < _max_bitrate(rig):
+            result.restored_s = _wait_restored(rig, cleared)
     result.alive = rig.device.running
     result.rss_end_kib = rig.device_health()["rss_kib"]
     return result
+
+
+def _video_rate(rig: FaultRig) -> dict[str, Any] | None:
+    try:
+        status = rig.device_status()
+    except (OSError, AssertionError, TimeoutError):
+        return None  # the status endpoint is not part of what is measured
+    rate: dict[str, Any] | None = status.get("rateControl", {}).get("video")
+    return rate
+
+
+def _target_bitrate(rig: FaultRig) -> float | None:
+    rate = _video_rate(rig)
+    return None if rate is None else float(rate["targetBitrate"])
+
+
+def _max_bitrate(rig: FaultRig) -> float:
+    rate = _video_rate(rig)
+    return float("inf") if rate is None else float(rate["maxBitrate"])
+
+
+def _wait_restored(rig: FaultRig, cleared: float) -> float | None:
+    """Seconds from ``cleared`` until the device's target is back at its maximum."""
+    while time.time() - cleared < RESTORE_LIMIT:
+        rate = _video_rate(rig)
+        if rate is not None and rate["targetBitrate"] >= rate["maxBitrate"]:
+            return round(time.time() - cleared, 1)
+        time.sleep(0.5)
+    return None
 
 
 # --- network faults ----------------------------------------------------------------------
@@ -178,13 +244,47 @@ def loss(rig: FaultRig, percent: int = 10, seconds: float = 30.0) -> FaultResult
     )
 
 
-def bandwidth(rig: FaultRig, kbit: int = 500, seconds: float = 30.0) -> FaultResult:
+def bandwidth(
+    rig: FaultRig, kbit: int = 500, seconds: float = 30.0, *, fixed: bool = False
+) -> FaultResult:
+    """A narrow uplink; ``fixed``: the camera keeps its bitrate (min_bitrate = bitrate),
+    as before the rate controller: the side-by-side baseline."""
+    video = {**CAMERA_720P, "min_bitrate": CAMERA_720P["bitrate"]} if fixed else None
+    connect(rig, video=video)
+    return run_fault(
+        rig,
+        f"uplink {kbit} kbit/s {seconds:g} s" + (", bitrate fixed" if fixed else ""),
+        lambda: rig.net.limit_uplink(kbit),
+        rig.net.clear_uplink_limit,
+        seconds,
+        sample_fps=True,
+    )
+
+
+def lossy_uplink(rig: FaultRig, kbit: int, percent: int, seconds: float = 30.0) -> FaultResult:
+    """A narrow uplink that also loses packets at random (a distant Wi-Fi access point)."""
+    connect(rig)
+
+    def inject() -> None:
+        rig.net.limit_uplink(kbit)
+        rig.net.loss(percent)
+
+    def clear() -> None:
+        rig.net.clear_drops()
+        rig.net.clear_uplink_limit()
+
+    name = f"uplink {kbit} kbit/s + {percent} % loss {seconds:g} s"
+    return run_fault(rig, name, inject, clear, seconds, sample_fps=True)
+
+
+def delay(rig: FaultRig, delay_ms: float, jitter_ms: float, seconds: float = 30.0) -> FaultResult:
+    """Every packet, each way, held ``delay_ms +- jitter_ms`` (see tests.faults.delay_link)."""
     connect(rig)
     return run_fault(
         rig,
-        f"uplink {kbit} kbit/s {seconds:g} s",
-        lambda: rig.net.limit_uplink(kbit),
-        rig.net.clear_uplink_limit,
+        f"delay {delay_ms:g} +- {jitter_ms:g} ms {seconds:g} s",
+        lambda: rig.start_delay(delay_ms, jitter_ms),
+        rig.stop_delay,
         seconds,
         sample_fps=True,
     )
@@ -227,6 +327,16 @@ def server_frozen(rig: FaultRig, seconds: float = 20.0) -> FaultResult:
 # --- HTTP faults (a gate in front of the lab) --------------------------------------------
 
 
+def _warm_rss(rig: FaultRig, started: float) -> int:
+    """The device's RSS once its camera and encoder are warm (a few seconds after start).
+
+    The 720p camera opens before the first attempt and its encoder's buffers fill over
+    the first seconds: growth from then on would be no leak, only a working set.
+    """
+    time.sleep(max(0.0, started + CAMERA_WARM_UP - time.time()))
+    return rig.device_health()["rss_kib"]
+
+
 def _gate_url(rig: FaultRig, scheme: str = "http") -> str:
     return f"{scheme}://{rig.net.lab_address}:{GATE_PORT}/v1/video/access"
 
@@ -246,7 +356,7 @@ def service_unavailable(
     error = device.wait_for(state_is("ERROR"), what="ERROR for the 503")
     result.detect_s = round(error["ts"] - started, 2)
     result.messages.append(str(error["detail"].get("message", "")))
-    result.rss_start_kib = rig.device_health()["rss_kib"]
+    result.rss_start_kib = _warm_rss(rig, started)
     deadline = time.monotonic() + failures * (retry_after + STEP)
     while len(rig.gate_requests()) < failures:
         assert time.monotonic() < deadline, rig.gate_requests()
@@ -284,7 +394,7 @@ def rotated_token(
     error = device.wait_for(state_is("ERROR"), what="ERROR for the 401")
     result.detect_s = round(error["ts"] - started, 2)
     result.messages.append(str(error["detail"].get("message", "")))
-    result.rss_start_kib = rig.device_health()["rss_kib"]
+    result.rss_start_kib = _warm_rss(rig, started)
     cap = float((reconnect or {}).get("max_delay", 30.0))
     deadline = time.monotonic() + attempts * (cap + STEP)
     while len(rig.gate_requests()) < attempts:
@@ -318,7 +428,7 @@ def never_connects(
     device = rig.start_device(access_url=access_url, reconnect=reconnect)
     error = device.wait_for(state_is("ERROR"), what="ERROR")
     result.detect_s = round(error["ts"] - started, 2)
-    result.rss_start_kib = rig.device_health()["rss_kib"]
+    result.rss_start_kib = _warm_rss(rig, started)
     while (left := started + seconds - time.time()) > 0:
         time.sleep(min(1.0, left))
     for event in _events_since(rig, started):

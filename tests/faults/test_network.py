@@ -26,22 +26,42 @@ def test_blackhole_is_an_error_within_10_s_and_recovers_within_5_s_of_its_next_r
 
 
 @pytest.mark.timeout(150)
-def test_ten_percent_loss_stays_connected_with_video_flowing(rig: FaultRig) -> None:
+def test_ten_percent_loss_stays_connected_and_the_picture_is_not_starved(rig: FaultRig) -> None:
+    # 720p30 passthrough (the picamera2 stand-in): random loss is no reason to cut.
     result = scenarios.loss(rig, percent=10, seconds=30)
 
     assert result.detect_s is None, result  # never left CONNECTED
     assert result.min_fps is not None, result
     assert result.min_fps >= MIN_FPS, result
+    assert result.median_fps is not None, result
+    assert result.median_fps >= 25.0, result
     assert_sane(result)
 
 
-@pytest.mark.timeout(150)
-def test_a_500_kbit_uplink_stays_connected_with_video_flowing(rig: FaultRig) -> None:
+@pytest.mark.timeout(180)
+def test_720p_through_a_500_kbit_uplink_adapts_and_comes_back(rig: FaultRig) -> None:
+    # 73a265e: the lab decoded a median 1.7 fps, often 0-0.2, and nothing changed.
     result = scenarios.bandwidth(rig, kbit=500, seconds=30)
 
     assert result.detect_s is None, result
-    assert result.min_fps is not None, result
-    assert result.min_fps >= MIN_FPS, result
+    assert result.median_fps is not None, result
+    assert result.median_fps >= 20.0, result
+    assert result.adapted_min_fps is not None, result
+    assert result.adapted_min_fps >= 10.0, result  # never under 10 once it had 10 s to adapt
+    assert result.p95_latency_ms is not None, result
+    assert result.p95_latency_ms <= 400.0, result
+    assert result.restored_s is not None, result
+    assert result.restored_s <= 15.0, result  # back to video.bitrate once the limit lifts
+    assert_sane(result)
+
+
+@pytest.mark.timeout(180)
+def test_720p_through_a_300_kbit_uplink_keeps_a_moving_picture(rig: FaultRig) -> None:
+    result = scenarios.bandwidth(rig, kbit=300, seconds=30)
+
+    assert result.detect_s is None, result
+    assert result.median_fps is not None, result
+    assert result.median_fps >= 12.0, result
     assert_sane(result)
 
 

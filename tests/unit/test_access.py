@@ -191,7 +191,7 @@ def test_good_access_answer_says_where_and_how_to_connect() -> None:
         "session-token",
         (
             {"urls": ["stun:stun.example.net"]},
-            {"urls": "turn:turn.example.net", "username": "u", "credential": "c"},
+            {"urls": ["turn:turn.example.net"], "username": "u", "credential": "c"},
         ),
     )
 
@@ -220,11 +220,6 @@ def test_access_never_shows_the_token_in_its_repr() -> None:
         (answer(url=42), "'url'"),
         (answer(token=7), "'token'"),
         (answer(token=""), "'token'"),
-        (answer(iceServers="stun:stun.example.net"), "'iceServers'"),
-        (answer(iceServers=["stun:stun.example.net"]), "'iceServers'"),
-        (answer(iceServers=[{"urls": ["http://stun.example.net"]}]), "iceServers[0]"),
-        (answer(iceServers=[{"urls": "stun:a"}, {"urls": []}]), "iceServers[1]"),
-        (answer(iceServers=[{"urls": "turn:a", "credential": 5}]), "iceServers[0]"),
     ],
 )
 def test_malformed_access_answer_is_a_signalling_error_naming_the_field(

@@ -32,12 +32,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
-from aiortc import RTCConfiguration
 
 from alo_edge.errors import AuthError, SignallingError, TransportError
 from alo_edge.media.passthrough import request_keyframe
 from alo_edge.transport.base import Access, OutboundStats, PublishedTracks, ReportTarget
-from alo_edge.transport.ice import rtc_configuration_from_dicts
 from alo_edge.transport.janus.room import MAX_PARTICIPANTS, Room
 from alo_edge.transport.janus.session import (
     CLOSE_DEADLINE,
@@ -51,6 +49,7 @@ from alo_edge.transport.janus.session import (
 from alo_edge.transport.janus.talkback import VIDEOROOM, TalkbackSubscriptions
 from alo_edge.transport.peer import PublishingPeer, sending_kinds
 from alo_edge.transport.room import Participant, RoomListener
+from alo_edge.transport.turn import IceAttempt, IcePlan
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +68,7 @@ class JanusConnection:
         room: int,
         user_id: str,
         display: str,
-        configuration: RTCConfiguration,
+        ice: IceAttempt,
         listener: RoomListener,
         talkback: bool,
         talkback_from: Sequence[str],
@@ -81,7 +80,7 @@ class JanusConnection:
         self.room = room
         self._user_id = user_id
         self._display = display
-        self._configuration = configuration
+        self._ice = ice
         self._listener = listener
         self._liveness_timeout = liveness_timeout
         self._clock = clock
@@ -92,7 +91,7 @@ class JanusConnection:
         self._talkback = TalkbackSubscriptions(
             session,
             room=room,
-            configuration=configuration,
+            configuration=ice.configuration,
             listener=listener,
             enabled=talkback,
             wanted=frozenset(talkback_from),
@@ -118,7 +117,7 @@ class JanusConnection:
         self._room.joined(own_id, joined)
         self._log_crowd()
 
-        self._media = PublishingPeer(self._configuration, self._liveness_timeout, self._clock)
+        self._media = PublishingPeer(self._ice, self._liveness_timeout, self._clock)
         # The publisher's connection only sends: talk-back arrives on subscriber connections.
         self._sending = sending_kinds(tracks)
         sdp = await self._media.create_offer(tracks, receive_talkback=False)
@@ -324,6 +323,7 @@ class JanusTransport:
         self._display = display or user_id
         self._room = room
         self._ice_servers = list(ice_servers)
+        self._ice = IcePlan()
         self._talkback = talkback
         self._talkback_from = tuple(talkback_from)
         self._max_participants = max_participants
@@ -348,7 +348,7 @@ class JanusTransport:
                 "is not set (nor is the channel a room number)"
             )
         servers = list(access.ice_servers) or self._ice_servers
-        configuration = rtc_configuration_from_dicts(servers)
+        ice = await self._ice.attempt(servers)
         session = await JanusSession.open(
             access.url, access.token, http, connect_within=self._connect_timeout
         )
@@ -357,7 +357,7 @@ class JanusTransport:
             room=room_number,
             user_id=self._user_id,
             display=self._display,
-            configuration=configuration,
+            ice=ice,
             listener=room,
             talkback=self._talkback,
             talkback_from=self._talkback_from,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import fractions
 import threading
 import time
 from typing import Any
 
-import av
 import numpy as np
+
+from alo_edge.media.stamp import draw_stamp
 
 #: Every camera opened in this process, oldest first (tests inspect and stall them).
 CAMERAS: list[Picamera2] = []
@@ -65,34 +65,58 @@ class Picamera2:
 
     def _run(self) -> None:
         width, height = self.size
-        codec = av.CodecContext.create("libx264", "w")
-        codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
-        codec.time_base = fractions.Fraction(1, round(self.fps))
-        iperiod = self.encoder.iperiod or 60
-        codec.options = {
-            "preset": "ultrafast",
-            "tune": "zerolatency",
-            "x264-params": f"keyint={iperiod}:min-keyint={iperiod}:scenecut=0:"
-            f"repeat-headers=1:forced-idr=1",
-        }
+        self.encoder._start(width, height, self.fps)
+        scene = Scene(width, height)
         period = 1.0 / self.fps
         start = time.monotonic()
         index = 0
-        while not self._stopping.is_set():
-            wait = start + index * period - time.monotonic()
-            if wait > 0 and self._stopping.wait(wait):
-                return
-            image = np.full((height * 3 // 2, width), 128, dtype=np.uint8)
-            x = (index * 4) % width
-            image[:height, x : x + 8] = 235
-            frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
-            frame.pts = index
-            if self.encoder.take_forced_key_frame():
-                frame.pict_type = av.video.frame.PictureType.I
-            index += 1
-            for packet in codec.encode(frame):
-                if self._stalled.is_set():
-                    continue
-                self._output.outputframe(
-                    bytes(packet), packet.is_keyframe, time.monotonic_ns() // 1000
-                )
+        try:
+            while not self._stopping.is_set():
+                wait = start + index * period - time.monotonic()
+                if wait > 0 and self._stopping.wait(wait):
+                    return
+                picture = scene.picture(index, int(time.time() * 1000))
+                for packet in self.encoder._encode(picture, index):
+                    if self._stalled.is_set():
+                        continue
+                    self._output.outputframe(
+                        bytes(packet), packet.is_keyframe, time.monotonic_ns() // 1000
+                    )
+                index += 1
+        finally:
+            self.encoder._stop()
+
+
+class Scene:
+    """What the stand-in sensor sees: a door camera's view, stamped like the synthetic source.
+
+    A still, textured background (so the encoder has detail to spend its bitrate on),
+    a figure walking across it, and a little sensor noise on every picture; the top
+    rows carry the picture stamp (counter and capture time, ``alo_edge.media.stamp``)
+    so the lab measures capture-to-decode latency as it does for the synthetic source.
+    """
+
+    NOISE_PLANES = 8
+
+    def __init__(self, width: int, height: int) -> None:
+        rng = np.random.default_rng(2024)
+        self.width, self.height = width, height
+        cells = rng.integers(30, 220, (height // 16 + 1, width // 16 + 1)).astype(np.int16)
+        background = np.kron(cells, np.ones((16, 16), np.int16))[:height, :width]
+        background += rng.integers(-20, 21, (height, width), dtype=np.int16)
+        self.background = background
+        self.noise = [
+            rng.integers(-3, 4, (height, width), dtype=np.int16) for _ in range(self.NOISE_PLANES)
+        ]
+
+    def picture(self, index: int, capture_ms: int) -> np.ndarray:
+        """The ``index``-th yuv420p picture, captured at ``capture_ms`` (wall clock)."""
+        width, height = self.width, self.height
+        luma = self.background + self.noise[index % self.NOISE_PLANES]
+        figure = max(width // 8, 8)
+        x = (index * max(width // 160, 1)) % max(width - figure, 1)
+        luma[height // 4 : height * 5 // 6, x : x + figure] = 60 + index % 50
+        picture = np.full((height * 3 // 2, width), 128, dtype=np.uint8)
+        picture[:height] = np.clip(luma, 0, 255)
+        draw_stamp(picture[:height], index, capture_ms)
+        return picture
