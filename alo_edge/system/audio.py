@@ -11,7 +11,6 @@ the result goes to /status, /metrics, the journal and the ``onAudioSelfTest`` ev
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -24,6 +23,7 @@ from alo_edge.media.levels import AudioLevels as Levels
 from alo_edge.media.processing import MicPipeline
 from alo_edge.media.selftest import SelfTestResult, run_selftest
 from alo_edge.session.view import SessionView
+from alo_edge.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -166,10 +166,7 @@ class AudioSelfTest:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._session = None
 
     @property

@@ -10,7 +10,6 @@ systemd watchdog catches one that never recovers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -22,6 +21,7 @@ from alo_edge.errors import AloEdgeError
 from alo_edge.media.base import Restartable
 from alo_edge.session.states import ConnectionState
 from alo_edge.session.view import SessionView
+from alo_edge.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +55,7 @@ class SourceHealth:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     @property
     def status_key(self) -> str:

@@ -9,13 +9,14 @@ supervisor cannot be told something.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import os
 import socket
 import time
 from collections.abc import Callable, Mapping
+
+from alo_edge.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -117,10 +118,7 @@ class WatchdogPinger:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         was_healthy = True

@@ -13,7 +13,6 @@ the latest sample under ``piHealth``. On a machine that is not a Pi every readin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from alo_edge.system.pi_sensors import (
     UnderVoltageAlarmReader,
     default_throttle_reader,
 )
+from alo_edge.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +96,7 @@ class PiHealth:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _watch(self) -> None:
         while True:

@@ -28,6 +28,7 @@ import aiohttp
 from alo_edge.bearer import expired
 from alo_edge.events import Event
 from alo_edge.session.view import SessionView
+from alo_edge.tasks import cancel_and_wait
 from alo_edge.transport.base import ReportTarget
 from alo_edge.transport.http import bearer
 from alo_edge.transport.origin import OriginPolicy, OriginRefused, device_session
@@ -67,10 +68,7 @@ class StateReporter:
         if self._session is not None:
             self._session.events.remove_event_listener("onConnectionChange", self._on_change)
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         if self._pending and self._target is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._deliver(), FINAL_FLUSH_SECONDS)

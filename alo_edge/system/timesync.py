@@ -20,7 +20,6 @@ clock is not synchronized systemd's STATUS= line says :data:`NOT_SYNCHRONIZED`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     # `alo-edge check` reads the clock through this module: no metrics library for it.
     from prometheus_client.core import Metric
 from alo_edge.system.pi_sensors import Runner, run_command
+from alo_edge.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -150,10 +150,7 @@ class TimeSyncWatch:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _watch(self) -> None:
         while True:
