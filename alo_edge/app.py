@@ -49,7 +49,7 @@ from alo_edge.system.pi_health import PiHealth
 from alo_edge.system.rate_status import RateControlStatus
 from alo_edge.system.report import StateReporter
 from alo_edge.system.status import StatusSection, StatusServer
-from alo_edge.system.timesync import TimeSyncWatch
+from alo_edge.system.timesync_watch import TimeSyncWatch
 from alo_edge.system.token_status import TokenStatus
 from alo_edge.transport.base import Transport
 from alo_edge.transport.ice import check_configured_ice_servers, pin_host_addresses

@@ -130,8 +130,6 @@ def _duration(seconds: float) -> str:
 def check(args: argparse.Namespace) -> int:
     """The pre-flight: one line per finding (or ``--json``); the exit code says whether the
     device would work (0; 69 hardware, 78 config, 1 anything else)."""
-    import asyncio
-
     from alo_edge.config import load_config
     from alo_edge.preflight import Finding, Verdict, default_checks, report, run_checks
 
@@ -149,7 +147,7 @@ def check(args: argparse.Namespace) -> int:
     else:
         findings = [Finding("config", Verdict.OK, f"{args.config} is valid")]
         chosen = [c for c in checks if (not only or c.name in only) and c.name not in skip]
-        findings += asyncio.run(run_checks(config, chosen))
+        findings += run_checks(config, chosen)
     if args.json:
         print(json.dumps(report.document(str(args.config), findings), indent=2))
     else:

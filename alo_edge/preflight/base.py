@@ -66,6 +66,10 @@ class PreflightCheck(Protocol):
         """A short name (``token``, ``gpio``): the first word of its lines."""
         ...
 
-    async def run(self, config: Config) -> list[Finding]:
-        """Check and return what was found, in the order a person should read it."""
+    def run(self, config: Config) -> list[Finding]:
+        """Check and return what was found, in the order a person should read it.
+
+        May block (a check runs in the CLI, one at a time, each with its own timeouts);
+        a check that needs an event loop (the media devices) runs its own.
+        """
         ...

@@ -16,7 +16,7 @@ class GpioCheck:
 
     name = "gpio"
 
-    async def run(self, config: Config) -> list[Finding]:
+    def run(self, config: Config) -> list[Finding]:
         if not config.gpio.enabled:
             return [Finding(self.name, Verdict.SKIP, "disabled (gpio.enabled = false)")]
         from alo_edge.panel.gpio import check_panel_pins

@@ -20,7 +20,6 @@ The server's ``Date`` header also tells how far this device's clock is off.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -62,31 +61,31 @@ class EndpointCheck:
         self._environ = environ
         self._unit_credential = unit_credential
 
-    async def run(self, config: Config) -> list[Finding]:
+    def run(self, config: Config) -> list[Finding]:
         environ = os.environ if self._environ is None else self._environ
         token = usable_token(config, self._wall_clock(), environ, self._unit_credential)
         alo = config.alo
         if alo.access_url:
-            findings, answer, media = await self._access(config, alo.access_url, token)
+            findings, answer, media = self._access(config, alo.access_url, token)
             findings += self._clock(answer)
             if media is not None:
                 transport, url, media_token = media
-                findings += await self._media(transport, url, media_token, from_access=True)
+                findings += self._media(transport, url, media_token, from_access=True)
             return findings
         assert alo.url is not None  # the config rules require url without access_url
-        return await self._media(alo.transport, alo.url, token, from_access=False)
+        return self._media(alo.transport, alo.url, token, from_access=False)
 
-    async def _access(
+    def _access(
         self, config: Config, url: str, token: str | None
     ) -> tuple[list[Finding], Answer | None, tuple[str, str, str] | None]:
         what = "access endpoint"
         if token is None:
-            answer, finding = await self._reach(what, url)
+            answer, finding = self._reach(what, url)
             return [finding], answer, None
         body = json.dumps({"user": device_user(config), "channel": config.alo.channel})
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         try:
-            answer = await self._request(url, "POST", headers, body.encode())
+            answer = self._request(url, "POST", headers, body.encode())
         except ProbeError as exc:
             return [_unreachable(what, url, exc)], None, None
         if answer.status in (401, 403):
@@ -105,18 +104,18 @@ class EndpointCheck:
         media = (access.transport, access.url, access.token)
         return [Finding(what, Verdict.OK, granted)], answer, media
 
-    async def _media(
+    def _media(
         self, transport: str, url: str, token: str | None, *, from_access: bool
     ) -> list[Finding]:
         if transport == "janus":
-            return [await self._janus(url)]
+            return [self._janus(url)]
         what = "WHIP endpoint"
         key = "the access answer's url" if from_access else "alo.url"
         if token is None:
-            answer, finding = await self._reach(what, url)
+            answer, finding = self._reach(what, url)
             return [finding] if from_access else [finding, *self._clock(answer)]
         try:
-            answer = await self._request(url, "OPTIONS", {"Authorization": f"Bearer {token}"})
+            answer = self._request(url, "OPTIONS", {"Authorization": f"Bearer {token}"})
         except ProbeError as exc:
             return [_unreachable(what, url, exc)]
         clock = [] if from_access else self._clock(answer)
@@ -133,11 +132,11 @@ class EndpointCheck:
             return [Finding(what, Verdict.OK, message), *clock]
         return [_bad_status(what, url, answer, key), *clock]
 
-    async def _janus(self, url: str) -> Finding:
+    def _janus(self, url: str) -> Finding:
         what = "Janus"
         try:
-            await asyncio.to_thread(_close_after, open_socket, Target.parse(url), self._timeout)
-            info = await _janus_info(url, self._timeout)
+            open_socket(Target.parse(url), self._timeout).close()
+            info = _janus_info(url, self._timeout)
         except ProbeError as exc:
             return _unreachable(what, url, exc)
         plugins = info.get("plugins")
@@ -152,21 +151,19 @@ class EndpointCheck:
         )
         return Finding(what, Verdict.OK, message)
 
-    async def _reach(self, what: str, url: str) -> tuple[Answer | None, Finding]:
+    def _reach(self, what: str, url: str) -> tuple[Answer | None, Finding]:
         """Without a usable token: is the server there at all? (the token line says why not)."""
         try:
-            answer = await self._request(url, "OPTIONS", {})
+            answer = self._request(url, "OPTIONS", {})
         except ProbeError as exc:
             return None, _unreachable(what, url, exc)
         message = f"{url} answers (HTTP {answer.status}); no usable token to try (see token)"
         return answer, Finding(what, Verdict.SKIP, message)
 
-    async def _request(
+    def _request(
         self, url: str, method: str, headers: dict[str, str], body: bytes | None = None
     ) -> Answer:
-        return await asyncio.to_thread(
-            request, url, method, headers=headers, body=body, timeout=self._timeout
-        )
+        return request(url, method, headers=headers, body=body, timeout=self._timeout)
 
     def _clock(self, answer: Answer | None) -> list[Finding]:
         server = None if answer is None else answer.server_time()
@@ -254,13 +251,19 @@ def _reason(answer: Answer) -> str:
     return f": {text}" if text and text.isprintable() else ""
 
 
-def _close_after(opener: Callable[[Target, float], Any], target: Target, timeout: float) -> None:
-    opener(target, timeout).close()
-
-
-async def _janus_info(url: str, seconds: float) -> dict[str, Any]:
+def _janus_info(url: str, seconds: float) -> dict[str, Any]:
     """``{"janus": "info"}`` over Janus's WebSocket API: the ``server_info`` answer."""
-    import aiohttp  # only a Janus config pays for it
+    # Janus speaks only WebSocket: an event loop and aiohttp, which only a Janus config
+    # pays for (the HTTP checks use the standard library's blocking client).
+    import asyncio
+
+    return asyncio.run(_ask_janus_info(url, seconds))
+
+
+async def _ask_janus_info(url: str, seconds: float) -> dict[str, Any]:
+    import asyncio
+
+    import aiohttp
 
     transaction = secrets.token_hex(8)
     try:

@@ -2,16 +2,17 @@
 the speaker opens.
 
 Each check builds its device exactly as the service does (``alo_edge.app``), opens it,
-takes what it delivers and releases it. The media stack is imported here, inside the
-checks, so everything ``alo-edge check`` does before it opens a device runs without it.
+takes what it delivers and releases it. The media stack (and the event loop its devices
+run on) is imported here, inside the checks, so everything ``alo-edge check`` does before it
+opens a device runs without it.
 A device held by a running alo-edge cannot be opened twice: stop the service first.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from alo_edge.config import Config
@@ -32,6 +33,13 @@ _CAMERA_FIX = {
 }
 
 
+def _on_a_loop(opening: Coroutine[Any, Any, list[Finding]]) -> list[Finding]:
+    """Run a device check: the media sources and sinks start and deliver on an event loop."""
+    import asyncio
+
+    return asyncio.run(opening)
+
+
 def _hardware(check: str, message: str, fix: str) -> Finding:
     return Finding(check, Verdict.FAIL, message, fix=fix, exit_code=ExitCode.HARDWARE)
 
@@ -41,12 +49,17 @@ class CameraCheck:
 
     name = "camera"
 
-    async def run(self, config: Config) -> list[Finding]:
-        source_kind = config.video.source
-        if source_kind == "none":
+    def run(self, config: Config) -> list[Finding]:
+        if config.video.source == "none":
             return [Finding(self.name, Verdict.SKIP, "no camera (video.source = none)")]
+        return _on_a_loop(self._first_picture(config))
+
+    async def _first_picture(self, config: Config) -> list[Finding]:
+        import asyncio
+
         from alo_edge.app import build_video_source
 
+        source_kind = config.video.source
         fix = f"{_CAMERA_FIX.get(source_kind, 'check [video]')}; {_RUNNING_SERVICE}"
         try:
             source = build_video_source(config)
@@ -87,9 +100,14 @@ class MicrophoneCheck:
 
     name = "microphone"
 
-    async def run(self, config: Config) -> list[Finding]:
+    def run(self, config: Config) -> list[Finding]:
         if config.audio.source == "none":
             return [Finding(self.name, Verdict.SKIP, "no microphone (audio.source = none)")]
+        return _on_a_loop(self._listen(config))
+
+    async def _listen(self, config: Config) -> list[Finding]:
+        import asyncio
+
         import av
         import numpy as np
 
@@ -133,12 +151,15 @@ class SpeakerCheck:
 
     name = "speaker"
 
-    async def run(self, config: Config) -> list[Finding]:
-        audio = config.audio
-        if not audio.playback:
+    def run(self, config: Config) -> list[Finding]:
+        if not config.audio.playback:
             return [Finding(self.name, Verdict.SKIP, "no talk-back (audio.playback = false)")]
+        return _on_a_loop(self._open(config))
+
+    async def _open(self, config: Config) -> list[Finding]:
         from alo_edge.app import build_audio_sink
 
+        audio = config.audio
         sink = build_audio_sink(config)
         assert sink is not None
         try:

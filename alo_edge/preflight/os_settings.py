@@ -127,7 +127,7 @@ class WatchdogCheck:
     def __init__(self, root: Path = Path("/")) -> None:
         self._root = root
 
-    async def run(self, config: Config) -> list[Finding]:
+    def run(self, config: Config) -> list[Finding]:
         skipped = _no_systemd(self._root, self.name)
         if skipped is not None:
             return skipped
@@ -181,7 +181,7 @@ class WifiPowerSaveCheck:
         self._root = root
         self._runner = runner
 
-    async def run(self, config: Config) -> list[Finding]:
+    def run(self, config: Config) -> list[Finding]:
         skipped = _no_systemd(self._root, self.name)
         if skipped is not None:
             return skipped
@@ -255,7 +255,7 @@ class JournalCheck:
     def __init__(self, root: Path = Path("/")) -> None:
         self._root = root
 
-    async def run(self, config: Config) -> list[Finding]:
+    def run(self, config: Config) -> list[Finding]:
         skipped = _no_systemd(self._root, self.name)
         if skipped is not None:
             return skipped
@@ -289,7 +289,7 @@ class TimeSyncCheck:
         self._root = root
         self._reader = reader or TimeSyncReader(root)
 
-    async def run(self, config: Config) -> list[Finding]:
+    def run(self, config: Config) -> list[Finding]:
         skipped = _no_systemd(self._root, self.name)
         if skipped is not None:
             return skipped

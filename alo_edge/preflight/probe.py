@@ -123,7 +123,7 @@ def request(
     body: bytes | None = None,
     timeout: float = 5.0,
 ) -> Answer:
-    """One request through every step; blocking (run it with ``asyncio.to_thread``)."""
+    """One request through every step; blocking (``alo-edge check`` runs one check at a time)."""
     target = Target.parse(url)
     sock = open_socket(target, timeout)
     connection = http.client.HTTPConnection(target.host, target.port, timeout=timeout)

@@ -11,7 +11,7 @@ class StatusExposureCheck:
 
     name = "status"
 
-    async def run(self, config: Config) -> list[Finding]:
+    def run(self, config: Config) -> list[Finding]:
         listen = config.status.listen
         if not listen.enabled:
             return [Finding(self.name, Verdict.SKIP, 'off (status.listen = "")')]

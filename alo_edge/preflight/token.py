@@ -56,7 +56,7 @@ class TokenCheck:
         self._environ = environ
         self._unit_credential = unit_credential
 
-    async def run(self, config: Config) -> list[Finding]:
+    def run(self, config: Config) -> list[Finding]:
         environ = os.environ if self._environ is None else self._environ
         return token_findings(config, self._wall_clock(), environ, self._unit_credential)
 

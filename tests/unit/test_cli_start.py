@@ -1,4 +1,5 @@
-"""The light commands start without the media stack or aiohttp (a Pi Zero pays ~1 s for them).
+"""The light commands start without the media stack, aiohttp or even the event loop (a Pi
+Zero pays ~1 s for the first three, asyncio alone costs about a bare interpreter start).
 
 `--help`, `config`, `status`, and `check` up to the point where it opens a camera or a
 microphone (here: no camera, the microphone check skipped): each runs in a fresh
@@ -16,7 +17,7 @@ import pytest
 
 from tests.helpers import free_port
 
-HEAVY = ("aiortc", "av", "numpy", "aioice", "aiohttp", "prometheus_client", "jwt")
+HEAVY = ("aiortc", "av", "numpy", "aioice", "aiohttp", "prometheus_client", "jwt", "asyncio")
 PROBE = (
     "import sys\n"
     "from alo_edge.cli import main\n"

@@ -69,12 +69,12 @@ def test_systemd_time_spans_parse(text: str, seconds: float | None) -> None:
     assert parse_seconds(text) == seconds
 
 
-async def test_watchdog_in_effect_is_ok(pi: Path) -> None:
+def test_watchdog_in_effect_is_ok(pi: Path) -> None:
     write(pi, "etc/systemd/system.conf", "[Manager]\n#RuntimeWatchdogSec=off\n")
     write(pi, WATCHDOG_CONF, "[Manager]\nRuntimeWatchdogSec=14s\n")
     bcm2835_watchdog(pi)
 
-    findings = await WatchdogCheck(pi).run(CONFIG)
+    findings = WatchdogCheck(pi).run(CONFIG)
 
     assert lines(findings) == [
         (
@@ -85,22 +85,22 @@ async def test_watchdog_in_effect_is_ok(pi: Path) -> None:
     ]
 
 
-async def test_watchdog_above_the_pis_limit_fails(pi: Path) -> None:
+def test_watchdog_above_the_pis_limit_fails(pi: Path) -> None:
     # systemd issue 27427: 20 s is EINVAL on a Pi, and then there is no watchdog at all.
     write(pi, WATCHDOG_CONF, "[Manager]\nRuntimeWatchdogSec=20s\n")
     bcm2835_watchdog(pi, state="inactive", timeout=15)
 
-    (finding,) = await WatchdogCheck(pi).run(CONFIG)
+    (finding,) = WatchdogCheck(pi).run(CONFIG)
 
     assert finding.verdict is Verdict.FAIL
     assert "is above the Pi's 15 s limit: systemd then runs with no watchdog" in finding.message
 
 
-async def test_watchdog_configured_but_not_running_fails_with_the_fix(pi: Path) -> None:
+def test_watchdog_configured_but_not_running_fails_with_the_fix(pi: Path) -> None:
     write(pi, WATCHDOG_CONF, "[Manager]\nRuntimeWatchdogSec=14s\n")
     bcm2835_watchdog(pi, state="inactive", timeout=15)
 
-    (finding,) = await WatchdogCheck(pi).run(CONFIG)
+    (finding,) = WatchdogCheck(pi).run(CONFIG)
 
     assert finding.verdict is Verdict.FAIL
     assert finding.message.endswith(
@@ -110,11 +110,11 @@ async def test_watchdog_configured_but_not_running_fails_with_the_fix(pi: Path) 
     assert finding.fix == "sudo systemctl daemon-reexec"
 
 
-async def test_a_later_drop_in_wins(pi: Path) -> None:
+def test_a_later_drop_in_wins(pi: Path) -> None:
     write(pi, WATCHDOG_CONF, "[Manager]\nRuntimeWatchdogSec=14s\n")
     write(pi, "etc/systemd/system.conf.d/90-local.conf", "[Manager]\nRuntimeWatchdogSec=off\n")
 
-    (finding,) = await WatchdogCheck(pi).run(CONFIG)
+    (finding,) = WatchdogCheck(pi).run(CONFIG)
 
     assert (finding.verdict, finding.message) == (
         Verdict.WARN,
@@ -122,16 +122,16 @@ async def test_a_later_drop_in_wins(pi: Path) -> None:
     )
 
 
-async def test_watchdog_unset_warns_and_names_the_installer(pi: Path) -> None:
-    (finding,) = await WatchdogCheck(pi).run(CONFIG)
+def test_watchdog_unset_warns_and_names_the_installer(pi: Path) -> None:
+    (finding,) = WatchdogCheck(pi).run(CONFIG)
 
     assert (finding.verdict, finding.message) == (Verdict.WARN, "RuntimeWatchdogSec is not set")
     assert finding.fix == "sudo scripts/install-on-pi --os-settings-only"
 
 
-async def test_without_systemd_the_os_checks_skip(tmp_path: Path) -> None:
+def test_without_systemd_the_os_checks_skip(tmp_path: Path) -> None:
     for check in (WatchdogCheck(tmp_path), WifiPowerSaveCheck(tmp_path), JournalCheck(tmp_path)):
-        (finding,) = await check.run(CONFIG)
+        (finding,) = check.run(CONFIG)
         assert finding.verdict is Verdict.SKIP
 
 
@@ -144,13 +144,13 @@ def iw(states: dict[str, str]):  # type: ignore[no-untyped-def]
     return runner
 
 
-async def test_wifi_power_save_off_in_config_and_on_the_interface(pi: Path) -> None:
+def test_wifi_power_save_off_in_config_and_on_the_interface(pi: Path) -> None:
     write(pi, NM_CONF, "[connection]\nwifi.powersave = 2\n")
     write(pi, "usr/sbin/NetworkManager")
     (pi / "sys/class/net/wlan0/wireless").mkdir(parents=True)
     (pi / "sys/class/net/eth0").mkdir(parents=True)
 
-    findings = await WifiPowerSaveCheck(pi, iw({"wlan0": "off"})).run(CONFIG)
+    findings = WifiPowerSaveCheck(pi, iw({"wlan0": "off"})).run(CONFIG)
 
     assert lines(findings) == [
         (Verdict.OK, f"wifi: power save off (/{NM_CONF})"),
@@ -158,18 +158,18 @@ async def test_wifi_power_save_off_in_config_and_on_the_interface(pi: Path) -> N
     ]
 
 
-async def test_wifi_power_save_still_on_fails(pi: Path) -> None:
+def test_wifi_power_save_still_on_fails(pi: Path) -> None:
     write(pi, NM_CONF, "[connection]\nwifi.powersave = 2\n")
     write(pi, "usr/sbin/NetworkManager")
     (pi / "sys/class/net/wlan0/wireless").mkdir(parents=True)
 
-    findings = await WifiPowerSaveCheck(pi, iw({"wlan0": "on"})).run(CONFIG)
+    findings = WifiPowerSaveCheck(pi, iw({"wlan0": "on"})).run(CONFIG)
 
     assert findings[-1].verdict is Verdict.FAIL
     assert findings[-1].message == "wlan0: power save is on now"
 
 
-async def test_wifi_power_save_unset_fails_and_a_profile_override_is_named(pi: Path) -> None:
+def test_wifi_power_save_unset_fails_and_a_profile_override_is_named(pi: Path) -> None:
     write(pi, "etc/NetworkManager/NetworkManager.conf", "[main]\nplugins=ifupdown,keyfile\n")
     write(
         pi,
@@ -177,7 +177,7 @@ async def test_wifi_power_save_unset_fails_and_a_profile_override_is_named(pi: P
         "[connection]\nid=preconfigured\ntype=wifi\n[wifi]\nssid=door\npowersave=3\n",
     )
 
-    findings = await WifiPowerSaveCheck(pi, iw({})).run(CONFIG)
+    findings = WifiPowerSaveCheck(pi, iw({})).run(CONFIG)
 
     assert lines(findings) == [
         (
@@ -195,11 +195,11 @@ async def test_wifi_power_save_unset_fails_and_a_profile_override_is_named(pi: P
     ]
 
 
-async def test_journal_in_ram_with_a_cap(pi: Path) -> None:
+def test_journal_in_ram_with_a_cap(pi: Path) -> None:
     write(pi, JOURNAL_CONF, "[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n")
     write(pi, "run/log/journal/0123abcd/system.journal")
 
-    (finding,) = await JournalCheck(pi).run(CONFIG)
+    (finding,) = JournalCheck(pi).run(CONFIG)
 
     assert (finding.verdict, finding.message) == (
         Verdict.OK,
@@ -207,10 +207,10 @@ async def test_journal_in_ram_with_a_cap(pi: Path) -> None:
     )
 
 
-async def test_journal_on_the_sd_card_fails(pi: Path) -> None:
+def test_journal_on_the_sd_card_fails(pi: Path) -> None:
     write(pi, "etc/systemd/journald.conf", "[Journal]\n#Storage=auto\n")
 
-    (finding,) = await JournalCheck(pi).run(CONFIG)
+    (finding,) = JournalCheck(pi).run(CONFIG)
 
     assert (finding.verdict, finding.message) == (
         Verdict.FAIL,
@@ -218,21 +218,21 @@ async def test_journal_on_the_sd_card_fails(pi: Path) -> None:
     )
 
 
-async def test_journal_configured_but_journald_not_restarted(pi: Path) -> None:
+def test_journal_configured_but_journald_not_restarted(pi: Path) -> None:
     write(pi, JOURNAL_CONF, "[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n")
 
-    (finding,) = await JournalCheck(pi).run(CONFIG)
+    (finding,) = JournalCheck(pi).run(CONFIG)
 
     assert finding.verdict is Verdict.FAIL
     assert finding.fix == "sudo systemctl restart systemd-journald"
 
 
-async def test_time_not_synchronized_says_exactly_that(pi: Path) -> None:
+def test_time_not_synchronized_says_exactly_that(pi: Path) -> None:
     (pi / "run/systemd/timesync").mkdir(parents=True)  # timesyncd runs, no flag yet
     write(pi, "etc/systemd/system/sysinit.target.wants/systemd-time-wait-sync.service")
     reader = TimeSyncReader(pi, kernel=lambda: None, runner=lambda argv: None)
 
-    findings = await TimeSyncCheck(pi, reader).run(CONFIG)
+    findings = TimeSyncCheck(pi, reader).run(CONFIG)
 
     assert lines(findings) == [
         (
@@ -248,11 +248,11 @@ async def test_time_not_synchronized_says_exactly_that(pi: Path) -> None:
     ]
 
 
-async def test_time_synchronized_but_nothing_waits_for_it_at_boot(pi: Path) -> None:
+def test_time_synchronized_but_nothing_waits_for_it_at_boot(pi: Path) -> None:
     write(pi, "run/systemd/timesync/synchronized")
     reader = TimeSyncReader(pi, kernel=lambda: None, runner=lambda argv: None)
 
-    findings = await TimeSyncCheck(pi, reader).run(CONFIG)
+    findings = TimeSyncCheck(pi, reader).run(CONFIG)
 
     assert [f.verdict for f in findings] == [Verdict.OK, Verdict.WARN]
     assert findings[0].message == "the system clock is synchronized (systemd-timesyncd)"

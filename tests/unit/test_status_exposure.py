@@ -27,14 +27,14 @@ def test_loopback_is_this_machine_only(listen: str, loopback: bool) -> None:
     assert Listen.parse(listen, "status.listen").loopback is loopback
 
 
-async def test_check_warns_about_a_status_endpoint_beyond_loopback() -> None:
+def test_check_warns_about_a_status_endpoint_beyond_loopback() -> None:
     open_doc = {**DOC, "status": {"listen": "0.0.0.0:8787"}}
-    findings = await run_checks(config_from_dict(open_doc), default_checks())
+    findings = run_checks(config_from_dict(open_doc), default_checks())
     status = [f for f in findings if f.check == "status"]
     assert [f.verdict for f in status] == [Verdict.WARN]
     assert "beyond loopback" in status[0].message
     assert status[0].fix is not None
     assert '"127.0.0.1:8787"' in status[0].fix
 
-    private = await run_checks(config_from_dict(DOC), default_checks())
+    private = run_checks(config_from_dict(DOC), default_checks())
     assert [f.verdict for f in private if f.check == "status"] == [Verdict.OK]

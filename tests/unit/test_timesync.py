@@ -12,7 +12,8 @@ from alo_edge.events import Event, EventTarget
 from alo_edge.session.view import SessionView
 from alo_edge.system.components import SystemdStatus
 from alo_edge.system.notify import Notifier
-from alo_edge.system.timesync import NOT_SYNCHRONIZED, TimeSync, TimeSyncReader, TimeSyncWatch
+from alo_edge.system.timesync import NOT_SYNCHRONIZED, TimeSync, TimeSyncReader
+from alo_edge.system.timesync_watch import TimeSyncWatch
 
 
 def no_runner(argv: Sequence[str]) -> str | None:
