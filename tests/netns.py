@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -138,3 +139,70 @@ def call_in_namespace(namespace: str, function: Callable[[], T], timeout: float)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]  # type: ignore[no-any-return]
+
+
+class DeviceAndLab:
+    """What every namespace rig shares: a device namespace, a lab namespace (and any more a
+    rig adds with :meth:`add_namespace`), commands and calls inside them, nftables, and a
+    :meth:`destroy` that removes every namespace it created, in reverse order."""
+
+    def __init__(
+        self, prefix: str, tag: str, lab_port: int, device_address: str, lab_address: str
+    ) -> None:
+        self.base_name = namespace_name(prefix, tag)
+        self.device_ns = f"{self.base_name}-dev"
+        self.lab_ns = f"{self.base_name}-lab"
+        self.lab_port = lab_port
+        self.device_address = device_address
+        self.lab_address = lab_address
+        self._created: list[str] = []
+
+    def add_namespace(self, namespace: str) -> None:
+        """Create ``namespace`` (removed by :meth:`destroy`) with its loopback up."""
+        sh("ip", "netns", "add", namespace)
+        self._created.append(namespace)
+        sh("ip", "-n", namespace, "link", "set", "lo", "up")
+
+    def no_dns_in_device(self) -> None:
+        """The device's resolv.conf names 127.0.0.1: a lookup there fails at once."""
+        resolv = NETNS_ETC / self.device_ns / "resolv.conf"
+        resolv.parent.mkdir(parents=True, exist_ok=True)
+        resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n", encoding="utf-8")
+
+    def destroy(self) -> None:
+        """Delete every namespace created (killing anything still inside, by PID)."""
+        for namespace in reversed(self._created):
+            delete_namespace(namespace)
+        self._created.clear()
+
+    def in_device(self, *command: str) -> list[str]:
+        """``command`` prefixed to run inside the device namespace."""
+        return ["ip", "netns", "exec", self.device_ns, *command]
+
+    def in_lab(self, *command: str) -> list[str]:
+        """``command`` prefixed to run inside the lab namespace."""
+        return ["ip", "netns", "exec", self.lab_ns, *command]
+
+    def call_in_lab(self, function: Callable[[], T], timeout: float = COMMAND_TIMEOUT) -> T:
+        """Run ``function`` with the lab namespace's network (HTTP to the lab's address)."""
+        return call_in_namespace(self.lab_ns, function, timeout)
+
+    def call_in_device(self, function: Callable[[], T], timeout: float = COMMAND_TIMEOUT) -> T:
+        """Run ``function`` with the device namespace's network (its status endpoint)."""
+        return call_in_namespace(self.device_ns, function, timeout)
+
+    @staticmethod
+    def nft(namespace: str, *args: str, stdin: str | None = None) -> str:
+        """``nft ARGS`` in ``namespace``, or ``nft -f -`` reading ``stdin``."""
+        if stdin is not None:
+            return sh("ip", "netns", "exec", namespace, "nft", "-f", "-", stdin=stdin)
+        return sh("ip", "netns", "exec", namespace, "nft", *args)
+
+    def counter(self, namespace: str, family: str, name: str, field: str) -> int:
+        """``field`` (packets, bytes) of the named nftables counter in table ``aloedge``."""
+        listing = json.loads(self.nft(namespace, "-j", "list", "counter", family, "aloedge", name))
+        for item in listing["nftables"]:
+            if "counter" in item:
+                value: int = item["counter"][field]
+                return value
+        raise RuntimeError(f"no counter {name} in {listing}")

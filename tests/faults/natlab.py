@@ -23,13 +23,8 @@ interface as :class:`tests.faults.netlab.NetPair`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from typing import TypeVar
-
-from tests import netns
 from tests.faults.netlab import PREFIX
-from tests.netns import COMMAND_TIMEOUT, NETNS_ETC, call_in_namespace, delete_namespace, sh
+from tests.netns import DeviceAndLab, sh
 
 DEVICE_ADDRESS = "198.18.2.1"
 NAT_DEVICE_SIDE = "198.18.2.2"
@@ -40,7 +35,6 @@ TURN_ADDRESS = "198.18.3.2"
 TURN_PORT = 3478
 TURN_TLS_PORT = 5349
 
-T = TypeVar("T")
 
 _NAT_RULES = """
 table inet aloedge {{
@@ -76,26 +70,18 @@ table netdev aloedge {{
 """
 
 
-class NatNet:
+class NatNet(DeviceAndLab):
     """The four namespaces and their links; :meth:`destroy` removes all of it."""
 
     def __init__(self, tag: str, lab_port: int) -> None:
-        base = netns.namespace_name(PREFIX, tag)
-        self.device_ns = f"{base}-dev"
-        self.nat_ns = f"{base}-nat"
-        self.lab_ns = f"{base}-lab"
-        self.turn_ns = f"{base}-trn"
-        self.lab_port = lab_port
-        self.device_address = DEVICE_ADDRESS
-        self.lab_address = LAB_ADDRESS
+        super().__init__(PREFIX, tag, lab_port, DEVICE_ADDRESS, LAB_ADDRESS)
+        self.nat_ns = f"{self.base_name}-nat"
+        self.turn_ns = f"{self.base_name}-trn"
         self.turn_address = TURN_ADDRESS
-        self._created: list[str] = []
 
     def create(self) -> None:
         for namespace in (self.device_ns, self.nat_ns, self.lab_ns, self.turn_ns):
-            sh("ip", "netns", "add", namespace)
-            self._created.append(namespace)
-            sh("ip", "-n", namespace, "link", "set", "lo", "up")
+            self.add_namespace(namespace)
         links = (
             (self.device_ns, "vdev", DEVICE_ADDRESS, "n-dev", NAT_DEVICE_SIDE),
             (self.lab_ns, "vlab", LAB_ADDRESS, "n-lab", NAT_LAB_SIDE),
@@ -115,33 +101,14 @@ class NatNet:
         rules = _NAT_RULES.format(
             turn=TURN_ADDRESS, port=TURN_PORT, tls_port=TURN_TLS_PORT, device=DEVICE_ADDRESS
         )
-        self._nft(self.nat_ns, stdin=rules)
-        self._nft(self.lab_ns, stdin=_LAB_RULES.format(lab=LAB_ADDRESS, port=self.lab_port))
-        resolv = NETNS_ETC / self.device_ns / "resolv.conf"
-        resolv.parent.mkdir(parents=True, exist_ok=True)
-        resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n", encoding="utf-8")
-
-    def destroy(self) -> None:
-        for namespace in reversed(self._created):
-            delete_namespace(namespace)
-        self._created.clear()
+        self.nft(self.nat_ns, stdin=rules)
+        self.nft(self.lab_ns, stdin=_LAB_RULES.format(lab=LAB_ADDRESS, port=self.lab_port))
+        self.no_dns_in_device()
 
     # --- processes ---------------------------------------------------------------------
 
-    def in_device(self, *command: str) -> list[str]:
-        return ["ip", "netns", "exec", self.device_ns, *command]
-
-    def in_lab(self, *command: str) -> list[str]:
-        return ["ip", "netns", "exec", self.lab_ns, *command]
-
     def in_turn(self, *command: str) -> list[str]:
         return ["ip", "netns", "exec", self.turn_ns, *command]
-
-    def call_in_lab(self, function: Callable[[], T], timeout: float = COMMAND_TIMEOUT) -> T:
-        return call_in_namespace(self.lab_ns, function, timeout)
-
-    def call_in_device(self, function: Callable[[], T], timeout: float = COMMAND_TIMEOUT) -> T:
-        return call_in_namespace(self.device_ns, function, timeout)
 
     # --- the firewall ------------------------------------------------------------------
 
@@ -154,31 +121,17 @@ class NatNet:
 
     def device_udp_bytes(self) -> int:
         """UDP bytes the device sent through the NAT (dropped ones included)."""
-        return self._counter(self.nat_ns, "inet", "device_udp", "bytes")
+        return self.counter(self.nat_ns, "inet", "device_udp", "bytes")
 
     def device_turn_tcp_bytes(self) -> int:
         """Bytes the device sent over TCP (and TLS) to the TURN server."""
-        return self._counter(self.nat_ns, "inet", "device_turn_tcp", "bytes")
+        return self.counter(self.nat_ns, "inet", "device_turn_tcp", "bytes")
 
     def syn_count(self) -> int:
-        return self._counter(self.lab_ns, "netdev", "syns", "packets")
+        return self.counter(self.lab_ns, "netdev", "syns", "packets")
 
     def _faults(self, rule: str | None) -> None:
         commands = "flush chain inet aloedge faults\n"
         if rule is not None:
             commands += f"add rule inet aloedge faults {rule}\n"
-        self._nft(self.nat_ns, stdin=commands)
-
-    def _counter(self, namespace: str, family: str, name: str, field: str) -> int:
-        listing = json.loads(self._nft(namespace, "-j", "list", "counter", family, "aloedge", name))
-        for item in listing["nftables"]:
-            if "counter" in item:
-                value: int = item["counter"][field]
-                return value
-        raise RuntimeError(f"no counter {name} in {listing}")
-
-    @staticmethod
-    def _nft(namespace: str, *args: str, stdin: str | None = None) -> str:
-        if stdin is not None:
-            return sh("ip", "netns", "exec", namespace, "nft", "-f", "-", stdin=stdin)
-        return sh("ip", "netns", "exec", namespace, "nft", *args)
+        self.nft(self.nat_ns, stdin=commands)

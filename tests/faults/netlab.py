@@ -21,14 +21,11 @@ behind without touching a run still in progress.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-from collections.abc import Callable
-from typing import TypeVar
 
 from tests import netns
-from tests.netns import COMMAND_TIMEOUT, NETNS_ETC, call_in_namespace, delete_namespace, sh
+from tests.netns import DeviceAndLab, sh
 
 PREFIX = "aloedge-t-"
 DEVICE_ADDRESS = "198.18.0.1"
@@ -36,8 +33,6 @@ LAB_ADDRESS = "198.18.0.2"
 PREFIX_LENGTH = 24
 DEVICE_IF = "vdev"
 LAB_IF = "vlab"
-
-T = TypeVar("T")
 
 
 def available() -> str | None:
@@ -71,26 +66,18 @@ table netdev aloedge {{
 """
 
 
-class NetPair:
+class NetPair(DeviceAndLab):
     """The device namespace and the lab namespace, joined by one veth pair."""
 
     def __init__(self, tag: str, lab_port: int) -> None:
-        base = netns.namespace_name(PREFIX, tag)
-        self.device_ns = f"{base}-dev"
-        self.lab_ns = f"{base}-lab"
-        self.lab_port = lab_port
-        self.device_address = DEVICE_ADDRESS
-        self.lab_address = LAB_ADDRESS
-        self._created: list[str] = []
+        super().__init__(PREFIX, tag, lab_port, DEVICE_ADDRESS, LAB_ADDRESS)
 
     # --- life cycle --------------------------------------------------------------------
 
     def create(self) -> None:
         """Build both namespaces, the link, the addresses, the default route and the hooks."""
         for namespace in (self.device_ns, self.lab_ns):
-            sh("ip", "netns", "add", namespace)
-            self._created.append(namespace)
-            sh("ip", "-n", namespace, "link", "set", "lo", "up")
+            self.add_namespace(namespace)
         sh(
             "ip", "link", "add", DEVICE_IF, "netns", self.device_ns, "type", "veth",
             "peer", "name", LAB_IF, "netns", self.lab_ns,
@@ -102,39 +89,13 @@ class NetPair:
             sh("ip", "-n", namespace, "addr", "add", f"{address}/{PREFIX_LENGTH}", "dev", interface)
             sh("ip", "-n", namespace, "link", "set", interface, "up")
         self.add_default_route()
-        resolv = NETNS_ETC / self.device_ns / "resolv.conf"
-        resolv.parent.mkdir(parents=True, exist_ok=True)
-        resolv.write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n", encoding="utf-8")
+        self.no_dns_in_device()
         syn = (
             f"ip daddr {self.lab_address} tcp dport {self.lab_port} "
             'tcp flags & (syn | ack) == syn counter name "syns"'
         )
-        self._nft(self.lab_ns, stdin=_RULESET.format(device=LAB_IF, count=syn))
-        self._nft(self.device_ns, stdin=_RULESET.format(device=DEVICE_IF, count=""))
-
-    def destroy(self) -> None:
-        """Delete both namespaces (killing anything still inside, by PID)."""
-        for namespace in reversed(self._created):
-            delete_namespace(namespace)
-        self._created.clear()
-
-    # --- processes ---------------------------------------------------------------------
-
-    def in_device(self, *command: str) -> list[str]:
-        """``command`` prefixed to run inside the device namespace."""
-        return ["ip", "netns", "exec", self.device_ns, *command]
-
-    def in_lab(self, *command: str) -> list[str]:
-        """``command`` prefixed to run inside the lab namespace."""
-        return ["ip", "netns", "exec", self.lab_ns, *command]
-
-    def call_in_lab(self, function: Callable[[], T], timeout: float = COMMAND_TIMEOUT) -> T:
-        """Run ``function`` with the lab namespace's network (HTTP to the lab's address)."""
-        return call_in_namespace(self.lab_ns, function, timeout)
-
-    def call_in_device(self, function: Callable[[], T], timeout: float = COMMAND_TIMEOUT) -> T:
-        """Run ``function`` with the device namespace's network (its status endpoint)."""
-        return call_in_namespace(self.device_ns, function, timeout)
+        self.nft(self.lab_ns, stdin=_RULESET.format(device=LAB_IF, count=syn))
+        self.nft(self.device_ns, stdin=_RULESET.format(device=DEVICE_IF, count=""))
 
     # --- faults ------------------------------------------------------------------------
 
@@ -176,24 +137,11 @@ class NetPair:
 
     def syn_count(self) -> int:
         """TCP connection attempts (SYN, retransmissions included) that reached the lab's port."""
-        listing = json.loads(
-            self._nft(self.lab_ns, "-j", "list", "counter", "netdev", "aloedge", "syns")
-        )
-        for item in listing["nftables"]:
-            if "counter" in item:
-                packets: int = item["counter"]["packets"]
-                return packets
-        raise RuntimeError(f"no counter in {listing}")
+        return self.counter(self.lab_ns, "netdev", "syns", "packets")
 
     def _set_fault(self, rule: str | None) -> None:
         for namespace in (self.device_ns, self.lab_ns):
             commands = "flush chain netdev aloedge faults\n"
             if rule is not None:
                 commands += f"add rule netdev aloedge faults {rule}\n"
-            self._nft(namespace, stdin=commands)
-
-    @staticmethod
-    def _nft(namespace: str, *args: str, stdin: str | None = None) -> str:
-        if stdin is not None:
-            return sh("ip", "netns", "exec", namespace, "nft", "-f", "-", stdin=stdin)
-        return sh("ip", "netns", "exec", namespace, "nft", *args)
+            self.nft(namespace, stdin=commands)

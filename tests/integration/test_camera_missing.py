@@ -9,8 +9,7 @@ V4L2 device is a real one (``/dev/video`` numbers nobody has), opened by PyAV.
 from __future__ import annotations
 
 import dataclasses
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,24 +25,10 @@ from alo_edge.system.status import StatusServer
 from tests.helpers import Proc, device_config, free_port, http_json, state_is
 from tests.integration.media_lab import InProcessLab, stop_device
 from tests.integration.media_lab import start_device as start_in_process
-from tests.media_support import SENSORS
 
 pytestmark = pytest.mark.integration
 
 QUICK = ReconnectConfig(initial_delay=0.2, max_delay=0.5)
-
-
-@pytest.fixture
-def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    monkeypatch.syspath_prepend(str(SENSORS))
-    import picamera2
-
-    try:
-        yield picamera2
-    finally:
-        # Later tests must see a machine without picamera2 again.
-        for name in [n for n in sys.modules if n == "picamera2" or n.startswith("picamera2.")]:
-            del sys.modules[name]
 
 
 async def test_a_camera_plugged_in_late_is_waited_for_then_the_session_connects(

@@ -8,9 +8,7 @@ adapter's output as picamera2 does, and ``stall()`` wedges it.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -18,22 +16,8 @@ import pytest
 
 from alo_edge.system.health import SourceHealth
 from tests.integration.media_lab import InProcessLab, start_device, stop_device
-from tests.media_support import SENSORS
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    monkeypatch.syspath_prepend(str(SENSORS))
-    import picamera2
-
-    try:
-        yield picamera2
-    finally:
-        # Later tests must see a machine without picamera2 again.
-        for name in [n for n in sys.modules if n == "picamera2" or n.startswith("picamera2.")]:
-            del sys.modules[name]
 
 
 async def test_a_stalled_camera_is_restarted_within_5_s_while_connected(

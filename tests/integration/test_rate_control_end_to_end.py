@@ -8,9 +8,7 @@ receiver sending real RTCP receiver reports and REMB.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -18,7 +16,6 @@ import pytest
 
 from alo_edge.media.adaptive import RateControlled
 from tests.integration.media_lab import InProcessLab, start_device, stop_device
-from tests.media_support import SENSORS
 
 pytestmark = pytest.mark.integration
 
@@ -30,18 +27,6 @@ CAMERA = {
     "min_bitrate": 200_000,
     "keyframe_interval": 1,
 }
-
-
-@pytest.fixture
-def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    monkeypatch.syspath_prepend(str(SENSORS))
-    import picamera2
-
-    try:
-        yield picamera2
-    finally:
-        for name in [n for n in sys.modules if n == "picamera2" or n.startswith("picamera2.")]:
-            del sys.modules[name]
 
 
 async def wait_until(predicate: object, within: float, what: str) -> None:
