@@ -29,7 +29,7 @@ from alo_edge.system.pi_sensors import (
     UnderVoltageAlarmReader,
     default_throttle_reader,
 )
-from alo_edge.tasks import cancel_and_wait
+from alo_edge.tasks import cancel_and_wait, poll
 
 logger = logging.getLogger(__name__)
 
@@ -92,16 +92,12 @@ class PiHealth:
         self.under_voltage_events = 0
 
     async def start(self, session: SessionView) -> None:
-        self._task = asyncio.create_task(self._watch(), name="alo-edge pi health")
+        watching = poll(self.read, self.update, self._interval)
+        self._task = asyncio.create_task(watching, name="alo-edge pi health")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
         await cancel_and_wait(task)
-
-    async def _watch(self) -> None:
-        while True:
-            self.update(await asyncio.to_thread(self.read))
-            await asyncio.sleep(self._interval)
 
     def read(self) -> PiHealthSample:
         """Read every sensor now (blocking file reads)."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from alo_edge.session.view import SessionView
 from alo_edge.system.timesync import NOT_SYNCHRONIZED, WHY_IT_MATTERS, TimeSync, TimeSyncReader
-from alo_edge.tasks import cancel_and_wait
+from alo_edge.tasks import cancel_and_wait, poll
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
@@ -45,16 +45,12 @@ class TimeSyncWatch:
     async def start(self, session: SessionView) -> None:
         # The first answer comes from the task too: asking timedated can take seconds,
         # and the service's start (READY=1) must not wait for it.
-        self._task = asyncio.create_task(self._watch(), name="alo-edge time sync")
+        watching = poll(self._reader.read, self.update, self._interval)
+        self._task = asyncio.create_task(watching, name="alo-edge time sync")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
         await cancel_and_wait(task)
-
-    async def _watch(self) -> None:
-        while True:
-            self.update(await asyncio.to_thread(self._reader.read))
-            await asyncio.sleep(self._interval)
 
     def update(self, answer: TimeSync) -> None:
         """Take a new answer; log and tell ``on_change`` when it differs from the last."""
