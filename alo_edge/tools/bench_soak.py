@@ -10,10 +10,15 @@ old peer connection, opens a new one, and waits until the lab decodes video from
 so every cycle is a real one.
 
 It prints one JSON object: the resources at the first connect, after ``--warmup``
-cycles and after the last cycle, and the growth between the last two. The warm-up is
-there because the first few hundred cycles fill pools that then stay as they are:
-glibc's malloc arenas (each encoder thread gets one), and asyncio's default executor,
-where aiortc encodes, which starts threads on demand up to its bound. Tasks still
+cycles and after the last cycle, and the growth between the last two. The device is
+measured in the steady state it reaches in the field, where pools that grow on demand
+are full: asyncio's default executor, where aiortc encodes, starts a thread only when
+all its threads are busy, so a quiet run may add one in the middle of the measurement
+(and with it ~10 MB of a new malloc arena). The benchmark starts every worker of that
+executor before the first connect, and runs with glibc's arenas capped as the systemd
+unit caps them (``MALLOC_ARENA_MAX``, re-executing itself when it is not set), so
+RSS measures the device, not the allocator's per-thread pools. The warm-up cycles fill
+what remains (aiortc's and PyAV's buffers, the arenas' free lists). Tasks still
 closing a peer connection are given a bounded moment to finish before the end is
 measured.
 """
@@ -40,6 +45,9 @@ from alo_edge.events import Event
 from alo_edge.lab.client import LabClient
 from alo_edge.tools.lab_device import device_config, write_device_token
 
+# The value systemd/alo-edge.service sets (Environment=MALLOC_ARENA_MAX=); test_soak
+# checks that the two agree.
+MALLOC_ARENA_MAX = "2"
 CHANNEL = "soak"
 SOAK_USER = "soak"
 CYCLE_TIMEOUT = 20.0
@@ -49,8 +57,9 @@ TOKEN_TTL_MINUTES = 600.0
 
 
 def resources() -> dict[str, int]:
-    """RSS (KiB), open fds, asyncio tasks, Python threads (and those of asyncio's executor)
-    and OS threads of this process."""
+    """RSS (KiB), open fds, asyncio tasks, Python threads (and those of asyncio's executor),
+    OS threads and Python's allocated memory blocks (objects that leak show here even
+    when RSS hides them in malloc's free space) of this process."""
     status = dict(
         line.split(":", 1)
         for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines()
@@ -64,6 +73,7 @@ def resources() -> dict[str, int]:
         # asyncio's default executor (aiortc encodes there) grows on demand up to a bound.
         "executor_threads": sum(t.name.startswith("asyncio_") for t in threading.enumerate()),
         "os_threads": int(status["Threads"]),
+        "py_blocks": sys.getallocatedblocks(),
     }
 
 
@@ -111,6 +121,17 @@ async def _settle(start: dict[str, int]) -> dict[str, int]:
         if settled or time.monotonic() > deadline:
             return now
         await asyncio.sleep(0.1)
+
+
+async def _start_every_executor_thread() -> int:
+    """Start every worker of the loop's default executor (it starts them on demand, up
+    to the bound ``concurrent.futures.ThreadPoolExecutor`` picks); returns their number."""
+    workers = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default bound
+    # Each call blocks its thread until all have arrived, so no thread can take two.
+    everyone = threading.Barrier(workers, timeout=SETTLE_TIMEOUT)
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(*(loop.run_in_executor(None, everyone.wait) for _ in range(workers)))
+    return workers
 
 
 def _free_port() -> int:
@@ -183,6 +204,7 @@ async def _soak_device(
     )
     video = build_video(config)
     waiter = StateWaiter(video)
+    await _start_every_executor_thread()
     await video.connect(CHANNEL)
     try:
         await asyncio.wait_for(waiter.connected.wait(), CYCLE_TIMEOUT)
@@ -201,6 +223,7 @@ async def _soak_device(
         "benchmark": "soak",
         "cycles": cycles,
         "warmup_cycles": warmup,
+        "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
         "seconds": round(time.monotonic() - started, 1),
         "errors": len(waiter.errors),
         "first_connect": first,
@@ -218,9 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--warmup", type=int, default=300, help="cycles before the start figures (default 300)"
     )
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(arguments)
     if args.cycles < 1 or args.warmup < 0:
         parser.error("--cycles must be at least 1 and --warmup at least 0")
+    if os.environ.get("MALLOC_ARENA_MAX") != MALLOC_ARENA_MAX:
+        # glibc reads it once, at the process's first allocation: only a new process takes it.
+        command = [sys.executable, "-m", "alo_edge.tools.bench_soak", *arguments]
+        os.execve(sys.executable, command, {**os.environ, "MALLOC_ARENA_MAX": MALLOC_ARENA_MAX})
     print(json.dumps(asyncio.run(soak(args.cycles, args.warmup)), indent=2))
     return 0
 

@@ -124,3 +124,6 @@ def test_the_services_memory_stays_far_below_its_memory_max(service: DeviceServi
     # Headroom: the cap is at least twice the peak (a Janus room's talk-back, malloc arenas
     # filling over the first few hundred reconnects).
     assert hwm_kib * 2 <= limit_kib, (hwm_kib, limit_kib)
+    # ... arenas the unit caps (Environment=): the service runs with that cap.
+    environment = service.machine.run("cat", f"/proc/{pid}/environ").stdout.split("\0")
+    assert "MALLOC_ARENA_MAX=2" in environment, environment

@@ -104,6 +104,7 @@ def test_unit_declares_the_service_contract() -> None:
         "TimeoutStopSec": ["5s"],
         "StartLimitIntervalSec": ["0"],
         "MemoryMax": ["320M"],
+        "Environment": ["MALLOC_ARENA_MAX=2"],
         "User": ["alo-edge"],
         "SupplementaryGroups": ["video audio gpio"],
         "LoadCredential": [
