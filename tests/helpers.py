@@ -28,6 +28,9 @@ from alo_edge.api import AloVideo
 from alo_edge.events import Event as SdkEvent
 from alo_edge.lab import mint_token
 
+#: The systemd unit a Pi gets (scripts/install-on-pi copies it).
+UNIT_FILE = Path(__file__).resolve().parents[1] / "systemd" / "alo-edge.service"
+
 #: How long a single step (a state change, an HTTP answer) may take on a loaded 2-core box.
 STEP = 10.0
 

@@ -123,15 +123,14 @@ async def _settle(start: dict[str, int]) -> dict[str, int]:
         await asyncio.sleep(0.1)
 
 
-async def _start_every_executor_thread() -> int:
+async def _start_every_executor_thread() -> None:
     """Start every worker of the loop's default executor (it starts them on demand, up
-    to the bound ``concurrent.futures.ThreadPoolExecutor`` picks); returns their number."""
+    to the bound ``concurrent.futures.ThreadPoolExecutor`` picks)."""
     workers = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default bound
     # Each call blocks its thread until all have arrived, so no thread can take two.
     everyone = threading.Barrier(workers, timeout=SETTLE_TIMEOUT)
     loop = asyncio.get_running_loop()
     await asyncio.gather(*(loop.run_in_executor(None, everyone.wait) for _ in range(workers)))
-    return workers
 
 
 def _free_port() -> int:

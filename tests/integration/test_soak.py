@@ -14,11 +14,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from alo_edge.tools.bench_soak import MALLOC_ARENA_MAX
+from tests.helpers import UNIT_FILE
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,6 @@ RSS_GROWTH_LIMIT_KIB = 5 * 1024
 # A leaked peer connection is hundreds of objects; 200 cycles that keep one small
 # object each would show as 200. Measured: tens to a few hundred blocks either way.
 PY_BLOCKS_GROWTH_LIMIT = 10 * CYCLES
-UNIT_FILE = Path(__file__).resolve().parents[2] / "systemd" / "alo-edge.service"
 
 
 @pytest.mark.timeout(300)

@@ -14,7 +14,6 @@ import pytest
 from tests.system.machine import LabServer, Machine
 
 REPO = Path(__file__).resolve().parents[2]
-UNIT_FILE = REPO / "systemd" / "alo-edge.service"
 INSTALLER = REPO / "scripts" / "install-on-pi"
 CHANNEL = "front-door"
 USER_ID = "door-42"

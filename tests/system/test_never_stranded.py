@@ -15,9 +15,9 @@ import re
 
 import pytest
 
+from tests.helpers import UNIT_FILE
 from tests.system.appliance import (
     CONFIG_IN_MACHINE,
-    UNIT_FILE,
     device_config,
     needs_root,
 )

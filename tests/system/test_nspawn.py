@@ -10,13 +10,13 @@ import time
 
 import pytest
 
+from tests.helpers import UNIT_FILE
 from tests.system.appliance import (
     CHANNEL,
     CONFIG_IN_MACHINE,
     DEVICE_ID,
     INSTALL_COMMAND,
     SRC_IN_MACHINE,
-    UNIT_FILE,
     UNIT_IN_MACHINE,
     WATCHDOG_SEC,
     Installation,

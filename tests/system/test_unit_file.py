@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import UNIT_FILE
 from tests.system.appliance import (
     INSTALLER,
     REPO,
-    UNIT_FILE,
     UNIT_IN_MACHINE,
     Installation,
     needs_root,

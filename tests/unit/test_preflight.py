@@ -21,11 +21,11 @@ from alo_edge.lab import mint_token
 from alo_edge.preflight import Finding, Verdict, report
 from alo_edge.preflight.endpoint import device_user
 from alo_edge.preflight.token import UNIT_CREDENTIAL_FILE, token_findings
+from tests.helpers import UNIT_FILE
 
 NOW = 1_750_000_000.0  # 2025-06-15T15:06:40Z
 SECRET = "s" * 32
 HOUR = 3600.0
-UNIT_FILE = Path(__file__).resolve().parents[2] / "systemd" / "alo-edge.service"
 
 
 def config(tmp_path: Path, *, token_file: Path | None, access: bool = True) -> Config:
