@@ -101,15 +101,22 @@ def test_a_500_kbit_link_is_found_within_seconds_and_the_target_stays_under_it()
     assert min(settled) >= 150_000, settled
 
 
-def test_the_configured_bitrate_is_back_within_15_s_after_the_limit_lifts() -> None:
-    controller = RateController(MAX, MIN)
-    link = Link(controller, capacity=380_000)
-    link.run(30)
-    link.capacity = 100_000_000
-    link.run(15)
+@pytest.mark.parametrize("capacity", [380_000, 250_000, 160_000])
+def test_the_configured_bitrate_is_back_within_12_s_wherever_the_sawtooth_stood(
+    capacity: int,
+) -> None:
+    # The lab's bar is 15 s from the limit lifting to video.bitrate; its reports and
+    # polling take a few of them. The target saws under the limit, so when the limit
+    # lifts it may stand anywhere between a cut and the next: every second is tried.
+    for limited_for in range(20, 41):
+        controller = RateController(MAX, MIN)
+        link = Link(controller, capacity=capacity)
+        link.run(limited_for)
+        link.capacity = 100_000_000
+        link.run(12)
 
-    assert link.targets[-1] == MAX, link.targets[30:]
-    assert controller.restores == 1
+        assert link.targets[-1] == MAX, (limited_for, link.targets[limited_for:])
+        assert controller.restores == 1
 
 
 def test_ten_percent_random_loss_does_not_starve_the_picture() -> None:
