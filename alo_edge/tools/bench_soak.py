@@ -123,10 +123,16 @@ async def _settle(start: dict[str, int]) -> dict[str, int]:
         await asyncio.sleep(0.1)
 
 
+def default_executor_workers() -> int:
+    """How many workers asyncio's default executor starts at most: the bound
+    ``concurrent.futures.ThreadPoolExecutor`` picks when given none."""
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
 async def _start_every_executor_thread() -> None:
     """Start every worker of the loop's default executor (it starts them on demand, up
-    to the bound ``concurrent.futures.ThreadPoolExecutor`` picks)."""
-    workers = min(32, (os.cpu_count() or 1) + 4)  # ThreadPoolExecutor's default bound
+    to :func:`default_executor_workers`)."""
+    workers = default_executor_workers()
     # Each call blocks its thread until all have arrived, so no thread can take two.
     everyone = threading.Barrier(workers, timeout=SETTLE_TIMEOUT)
     loop = asyncio.get_running_loop()

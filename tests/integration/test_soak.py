@@ -11,13 +11,12 @@ with asyncio's executor full and malloc's arenas capped as the systemd unit caps
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from alo_edge.tools.bench_soak import MALLOC_ARENA_MAX
+from alo_edge.tools.bench_soak import MALLOC_ARENA_MAX, default_executor_workers
 from tests.helpers import UNIT_FILE
 
 pytestmark = pytest.mark.integration
@@ -59,5 +58,5 @@ def test_200_reconnect_cycles_leak_nothing() -> None:
     assert end["fds"] == start["fds"], report
     assert end["tasks"] == start["tasks"], report
     # The bench starts every worker of asyncio's executor (where aiortc encodes) first.
-    assert start["executor_threads"] == min(32, (os.cpu_count() or 1) + 4), report
+    assert start["executor_threads"] == default_executor_workers(), report
     assert end["threads"] == start["threads"], report
